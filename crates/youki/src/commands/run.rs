@@ -1,0 +1,95 @@
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use liboci_cli::Run;
+use nix::sys::signal::{self, SigSet, Signal};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::workload::executor::default_executor;
+
+/// Creates and starts a container; unless detached, waits for it, forwards
+/// signals to it, deletes it and returns its exit code.
+pub fn run(args: Run, root_path: PathBuf, systemd_cgroup: bool) -> Result<i32> {
+    let mut container = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
+        .with_executor(default_executor())
+        .with_pid_file(args.pid_file.as_ref())?
+        .with_console_socket(args.console_socket.as_ref())
+        .with_root_path(root_path)?
+        .with_preserved_fds(args.preserve_fds)
+        .validate_id()?
+        .as_init(&args.bundle)
+        .with_systemd(systemd_cgroup)
+        .with_detach(args.detach)
+        .with_no_pivot(args.no_pivot)
+        .build()
+        .with_context(|| format!("failed to create container {}", args.container_id))?;
+
+    if let Err(err) = container.start() {
+        // Nothing else will ever clean up a container that failed to start.
+        let _ = container.delete(true);
+        return Err(err)
+            .with_context(|| format!("failed to start container {}", args.container_id));
+    }
+    if args.detach {
+        return Ok(0);
+    }
+
+    let init_pid = container
+        .pid()
+        .context("the started container has no init process")?;
+    let exit_code = wait_forwarding_signals(init_pid);
+    if !args.keep {
+        container
+            .delete(true)
+            .with_context(|| format!("failed to delete container {}", args.container_id))?;
+    }
+    exit_code
+}
+
+/// Waits for the container's init process (a child of ours), forwarding every
+/// signal we receive to it, and returns its exit code the way a shell does:
+/// the status it exited with, or 128 + the signal that killed it.
+fn wait_forwarding_signals(init_pid: Pid) -> Result<i32> {
+    let all = SigSet::all();
+    all.thread_block().context("failed to block signals")?;
+    loop {
+        // Reap before waiting: a SIGCHLD that arrived before the mask was set
+        // has been discarded already.
+        if let Some(code) = reap_children(init_pid)? {
+            return Ok(code);
+        }
+        match all.wait().context("failed to wait for a signal")? {
+            Signal::SIGCHLD => {}
+            // Terminal resizes are the console's business; SIGURG is noise
+            // from Go runtimes (runc does not forward it either).
+            Signal::SIGWINCH | Signal::SIGURG => {}
+            sig => {
+                tracing::debug!(?sig, "forwarding signal to container init process");
+                if let Err(err) = signal::kill(init_pid, sig) {
+                    tracing::warn!(?err, ?sig, "failed to forward signal");
+                }
+            }
+        }
+    }
+}
+
+/// Reaps every exited child; returns the init process's exit code once it is gone.
+fn reap_children(init_pid: Pid) -> Result<Option<i32>> {
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == init_pid => return Ok(Some(code)),
+            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == init_pid => {
+                return Ok(Some(128 + sig as i32));
+            }
+            Ok(WaitStatus::StillAlive) => return Ok(None),
+            Err(nix::errno::Errno::ECHILD) => {
+                anyhow::bail!("container init process {init_pid} is not a child of youki")
+            }
+            Ok(_) => continue,
+            Err(err) => return Err(err).context("failed to wait for the container init process"),
+        }
+    }
+}

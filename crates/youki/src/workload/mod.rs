@@ -1,0 +1,304 @@
+//! Container workloads: the native executor from libcontainer, and in-process
+//! WebAssembly engines, one module each, switched on by cargo features.
+//!
+//! Whether a container is a Wasm container is decided once, here, for every
+//! engine, following crun's handler conventions:
+//! - `run.oci.handler`: `wasm` (any engine), `wasm-smart` (any engine, only when
+//!   the entrypoint ends in `.wasm`/`.wat`), or an engine's own name;
+//! - `module.wasm.image/variant`: `compat`, or `compat-smart` (as `wasm-smart`);
+//! - Kubernetes sandbox (pause) containers always run natively, because CRI
+//!   runtimes copy pod annotations onto them too.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+
+pub mod executor;
+#[cfg(feature = "wasm-wasmedge")]
+mod wasmedge;
+#[cfg(feature = "wasm-wasmer")]
+mod wasmer;
+#[cfg(feature = "wasm-wasmtime")]
+mod wasmtime;
+
+pub const HANDLER_ANNOTATION: &str = "run.oci.handler";
+pub const VARIANT_ANNOTATION: &str = "module.wasm.image/variant";
+
+/// Annotations by which containerd (first) and CRI-O mark a pod's sandbox container.
+const SANDBOX_ANNOTATIONS: [&str; 2] = [
+    "io.kubernetes.cri.container-type",
+    "io.kubernetes.cri-o.ContainerType",
+];
+
+/// What a container asks to run on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WasmRequest<'a> {
+    /// A native process: no Wasm annotation, a `-smart` form whose entrypoint
+    /// is not a module, or a Kubernetes sandbox container.
+    Native,
+    /// A Wasm module, on the default engine (the first one compiled in).
+    AnyEngine,
+    /// A Wasm module, on the engine with this handler name.
+    Engine(&'a str),
+}
+
+/// Reads the request from the spec's annotations and entrypoint.
+pub fn wasm_request(spec: &Spec) -> WasmRequest<'_> {
+    let Some(annotations) = spec.annotations() else {
+        return WasmRequest::Native;
+    };
+    let is_sandbox = SANDBOX_ANNOTATIONS.iter().any(|key| {
+        annotations
+            .get(*key)
+            .is_some_and(|value| value == "sandbox")
+    });
+    if is_sandbox {
+        return WasmRequest::Native;
+    }
+    let any_if_module = || {
+        if entrypoint_is_module(spec) {
+            WasmRequest::AnyEngine
+        } else {
+            WasmRequest::Native
+        }
+    };
+    match annotations.get(HANDLER_ANNOTATION).map(String::as_str) {
+        Some("wasm") => return WasmRequest::AnyEngine,
+        Some("wasm-smart") => return any_if_module(),
+        Some(engine) if !engine.is_empty() => return WasmRequest::Engine(engine),
+        _ => {}
+    }
+    match annotations.get(VARIANT_ANNOTATION).map(String::as_str) {
+        Some("compat") => WasmRequest::AnyEngine,
+        Some("compat-smart") => any_if_module(),
+        _ => WasmRequest::Native,
+    }
+}
+
+fn entrypoint_is_module(spec: &Spec) -> bool {
+    let entrypoint = spec
+        .process()
+        .as_ref()
+        .and_then(|process| process.args().as_ref())
+        .and_then(|args| args.first());
+    entrypoint.is_some_and(|arg| {
+        let ext = Path::new(arg).extension().and_then(|ext| ext.to_str());
+        matches!(ext, Some("wasm" | "wat"))
+    })
+}
+
+/// The exit code of a container whose module trapped: 128 + SIGABRT, what a
+/// native program that aborts gets, and distinct from any `proc_exit` code a
+/// well-behaved program uses for errors.
+#[cfg_attr(not(any_wasm_engine), allow(dead_code))]
+pub const TRAP_EXIT_CODE: i32 = 134;
+
+/// The parts of `process` every engine needs, read once.
+#[cfg_attr(not(any_wasm_engine), allow(dead_code))]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WasmProcess {
+    /// The module file: `args[0]`, relative to `cwd` unless absolute.
+    pub module: PathBuf,
+    /// Passed whole to the module, `args[0]` included.
+    pub args: Vec<String>,
+    /// Exactly `process.env`, split at the first `=`.
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+}
+
+#[cfg_attr(not(any_wasm_engine), allow(dead_code))]
+impl WasmProcess {
+    pub fn from_spec(spec: &Spec) -> Result<Self, String> {
+        let process = spec.process().as_ref().ok_or("the spec has no process")?;
+        let args = process.args().clone().unwrap_or_default();
+        let entrypoint = args
+            .first()
+            .filter(|arg| !arg.is_empty())
+            .ok_or("process.args is empty: it must name the wasm module")?;
+        let cwd = process.cwd().clone();
+        let module = cwd.join(entrypoint);
+        let env = process
+            .env()
+            .iter()
+            .flatten()
+            .map(|var| match var.split_once('=') {
+                Some((key, value)) => (key.to_owned(), value.to_owned()),
+                None => (var.clone(), String::new()),
+            })
+            .collect();
+        Ok(Self {
+            module,
+            args,
+            env,
+            cwd,
+        })
+    }
+
+    /// A one-line error naming the module, for failures to load it.
+    pub fn load_error(&self, reason: impl std::fmt::Display) -> String {
+        format!(
+            "could not load wasm module {}: {reason}",
+            self.module.display()
+        )
+    }
+}
+
+/// The handler names `run.oci.handler` accepts in this build: `wasm` and
+/// `wasm-smart` when any engine is compiled in, and each engine's own name.
+pub fn handler_names() -> Vec<&'static str> {
+    let engines = executor::engine_names();
+    if engines.is_empty() {
+        return engines;
+    }
+    let mut names = vec!["wasm", "wasm-smart"];
+    names.extend(engines);
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use oci_spec::runtime::{ProcessBuilder, SpecBuilder};
+
+    #[test]
+    fn wasm_process_resolves_module_against_cwd() {
+        let process = ProcessBuilder::default()
+            .args(vec!["app.wasm".to_owned(), "x".to_owned()])
+            .env(vec!["A=1".to_owned(), "B=x=y".to_owned(), "C".to_owned()])
+            .cwd("/work")
+            .build()
+            .unwrap();
+        let s = SpecBuilder::default().process(process).build().unwrap();
+        let p = WasmProcess::from_spec(&s).unwrap();
+        assert_eq!(p.module, PathBuf::from("/work/app.wasm"));
+        assert_eq!(p.args, ["app.wasm", "x"]);
+        let env: Vec<(&str, &str)> = p
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(env, [("A", "1"), ("B", "x=y"), ("C", "")]);
+
+        let absolute = ProcessBuilder::default()
+            .args(vec!["/app.wasm".to_owned()])
+            .cwd("/work")
+            .build()
+            .unwrap();
+        let s = SpecBuilder::default().process(absolute).build().unwrap();
+        assert_eq!(
+            WasmProcess::from_spec(&s).unwrap().module,
+            PathBuf::from("/app.wasm")
+        );
+
+        let empty = ProcessBuilder::default().args(vec![]).build().unwrap();
+        let s = SpecBuilder::default().process(empty).build().unwrap();
+        assert!(
+            WasmProcess::from_spec(&s)
+                .unwrap_err()
+                .contains("process.args is empty")
+        );
+    }
+
+    use super::*;
+
+    fn spec(annotations: &[(&str, &str)], entrypoint: &str) -> Spec {
+        let process = ProcessBuilder::default()
+            .args(vec![entrypoint.to_owned(), "arg".to_owned()])
+            .build()
+            .unwrap();
+        let annotations: HashMap<String, String> = annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        SpecBuilder::default()
+            .process(process)
+            .annotations(annotations)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn no_annotation_is_native() {
+        assert_eq!(wasm_request(&spec(&[], "/app.wasm")), WasmRequest::Native);
+        let no_annotations = SpecBuilder::default().build().unwrap();
+        assert_eq!(wasm_request(&no_annotations), WasmRequest::Native);
+    }
+
+    #[test]
+    fn handler_wasm_selects_any_engine() {
+        let s = spec(&[(HANDLER_ANNOTATION, "wasm")], "/bin/app");
+        assert_eq!(wasm_request(&s), WasmRequest::AnyEngine);
+    }
+
+    #[test]
+    fn handler_wasm_smart_needs_module_entrypoint() {
+        let module = spec(&[(HANDLER_ANNOTATION, "wasm-smart")], "/app.wasm");
+        assert_eq!(wasm_request(&module), WasmRequest::AnyEngine);
+        let text = spec(&[(HANDLER_ANNOTATION, "wasm-smart")], "app.wat");
+        assert_eq!(wasm_request(&text), WasmRequest::AnyEngine);
+        let native = spec(&[(HANDLER_ANNOTATION, "wasm-smart")], "/bin/sh");
+        assert_eq!(wasm_request(&native), WasmRequest::Native);
+    }
+
+    #[test]
+    fn handler_engine_name_selects_that_engine() {
+        for name in ["wamr", "wasmtime", "wasmer", "wasmedge"] {
+            let s = spec(&[(HANDLER_ANNOTATION, name)], "/bin/app");
+            assert_eq!(wasm_request(&s), WasmRequest::Engine(name));
+        }
+    }
+
+    #[test]
+    fn empty_handler_falls_back_to_variant() {
+        let s = spec(
+            &[(HANDLER_ANNOTATION, ""), (VARIANT_ANNOTATION, "compat")],
+            "/a",
+        );
+        assert_eq!(wasm_request(&s), WasmRequest::AnyEngine);
+    }
+
+    #[test]
+    fn variant_compat_and_compat_smart() {
+        let compat = spec(&[(VARIANT_ANNOTATION, "compat")], "/bin/app");
+        assert_eq!(wasm_request(&compat), WasmRequest::AnyEngine);
+        let smart = spec(&[(VARIANT_ANNOTATION, "compat-smart")], "/app.wasm");
+        assert_eq!(wasm_request(&smart), WasmRequest::AnyEngine);
+        let smart_native = spec(&[(VARIANT_ANNOTATION, "compat-smart")], "/bin/sh");
+        assert_eq!(wasm_request(&smart_native), WasmRequest::Native);
+        let other = spec(&[(VARIANT_ANNOTATION, "oci")], "/app.wasm");
+        assert_eq!(wasm_request(&other), WasmRequest::Native);
+    }
+
+    #[test]
+    fn handler_takes_precedence_over_variant() {
+        let s = spec(
+            &[
+                (HANDLER_ANNOTATION, "wasmtime"),
+                (VARIANT_ANNOTATION, "compat"),
+            ],
+            "/app.wasm",
+        );
+        assert_eq!(wasm_request(&s), WasmRequest::Engine("wasmtime"));
+    }
+
+    #[test]
+    fn kubernetes_sandboxes_always_run_natively() {
+        for key in SANDBOX_ANNOTATIONS {
+            let s = spec(
+                &[
+                    (key, "sandbox"),
+                    (VARIANT_ANNOTATION, "compat"),
+                    (HANDLER_ANNOTATION, "wasm"),
+                ],
+                "/pause",
+            );
+            assert_eq!(wasm_request(&s), WasmRequest::Native, "{key}");
+            let app = spec(
+                &[(key, "container"), (VARIANT_ANNOTATION, "compat")],
+                "/a.wasm",
+            );
+            assert_eq!(wasm_request(&app), WasmRequest::AnyEngine, "{key}");
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Wasm containers on wasmer (singlepass compiler), with WASI from wasmer-wasix.
+
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use oci_spec::runtime::Spec;
+use wasmer::{Module, Store};
+use wasmer_wasix::{WasiEnv, WasiError};
+
+use super::{TRAP_EXIT_CODE, WasmProcess};
+
+pub const HANDLER: &str = "wasmer";
+
+#[derive(Clone)]
+pub struct WasmerExecutor {}
+
+pub fn get_executor() -> Box<dyn Executor> {
+    Box::new(WasmerExecutor {})
+}
+
+impl Executor for WasmerExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        let process = WasmProcess::from_spec(spec).map_err(ExecutorError::Other)?;
+        let code = run(&process).map_err(ExecutorError::Other)?;
+        std::process::exit(code)
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        let process =
+            WasmProcess::from_spec(spec).map_err(ExecutorValidationError::ArgValidationError)?;
+        if !process.module.is_file() {
+            return Err(ExecutorValidationError::ArgValidationError(
+                process.load_error("no such file"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `_start` and returns the container's exit code.
+fn run(process: &WasmProcess) -> Result<i32, String> {
+    // wasmer-wasix's host file system and scheduler run on tokio: without a
+    // runtime entered here it panics on the first file access.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| format!("could not start the tokio runtime for wasmer: {err}"))?;
+    let _entered = runtime.enter();
+
+    let mut store = Store::default();
+    let module =
+        Module::from_file(&store, &process.module).map_err(|err| process.load_error(err))?;
+    let program = process.args.first().map(String::as_str).unwrap_or_default();
+    let (instance, wasi_env) = WasiEnv::builder(program)
+        .args(process.args.iter().skip(1))
+        .envs(process.env.iter().map(|(k, v)| (k, v)))
+        .preopen_dir("/")
+        .map_err(|err| format!("could not preopen / for wasi: {err}"))?
+        .current_dir(&process.cwd)
+        .instantiate(module, &mut store)
+        .map_err(|err| process.load_error(format!("instantiation failed: {err}")))?;
+    let start = instance
+        .exports
+        .get_function("_start")
+        .map_err(|_| process.load_error("the module exports no _start function"))?;
+
+    let result = start.call(&mut store, &[]);
+    wasi_env.on_exit(&mut store, None);
+    match result {
+        Ok(_) => Ok(0),
+        Err(err) => match err.downcast_ref::<WasiError>() {
+            Some(WasiError::Exit(code)) => Ok(code.raw()),
+            _ => {
+                eprintln!("wasm trap in {}: {err}", process.module.display());
+                Ok(TRAP_EXIT_CODE)
+            }
+        },
+    }
+}

@@ -1,0 +1,305 @@
+//! Helpers for the end-to-end suites: they run real containers, as root,
+//! through the built youki binary, the way containerd's shim calls it.
+//!
+//! Every test gets its own state root and bundle in a temporary directory,
+//! and its containers are force-deleted when the test ends, pass or fail.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The youki under test: `$YOUKI_BIN`, else the workspace's debug build.
+pub fn youki_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("YOUKI_BIN") {
+        return PathBuf::from(path);
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/youki");
+    assert!(
+        path.exists(),
+        "{} is missing: build youki first (cargo build) or set YOUKI_BIN",
+        path.display()
+    );
+    path
+}
+
+/// These suites create namespaces and cgroups: without root they cannot test
+/// anything, so they fail instead of passing vacuously.
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the end-to-end tests run containers and must run as root"
+    );
+}
+
+/// A container id unique within this test run.
+pub fn unique_id(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A youki with a private state root.
+pub struct Youki {
+    pub bin: PathBuf,
+    state: TempDir,
+    created: std::sync::Mutex<Vec<String>>,
+}
+
+impl Default for Youki {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Youki {
+    pub fn new() -> Self {
+        require_root();
+        Self {
+            bin: youki_bin(),
+            state: tempfile::Builder::new()
+                .prefix("youki-state")
+                .tempdir()
+                .expect("state dir"),
+            created: Default::default(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.state.path()
+    }
+
+    /// `youki --root <state> <args>`, not yet run.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--root").arg(self.state.path()).args(args);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `youki <args>` and returns its output, whatever its exit code.
+    ///
+    /// Output goes through files, not pipes: a detached container inherits
+    /// youki's stdio and would hold a pipe open long after youki exits.
+    pub fn output(&self, args: &[&str]) -> Output {
+        self.remember(args);
+        let stdout = tempfile::tempfile().expect("stdout file");
+        let stderr = tempfile::tempfile().expect("stderr file");
+        let status = self
+            .command(args)
+            .stdout(stdout.try_clone().unwrap())
+            .stderr(stderr.try_clone().unwrap())
+            .status()
+            .expect("failed to spawn youki");
+        Output {
+            status,
+            stdout: read_all(stdout),
+            stderr: read_all(stderr),
+        }
+    }
+
+    /// Runs `youki <args>` and fails the test unless it exits 0.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(
+            out.status.success(),
+            "youki {args:?} failed with {}:\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `youki <args>`, expects a non-zero exit, and returns its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(
+            !out.status.success(),
+            "youki {args:?} should have failed:\nstdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).expect("state prints JSON")
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn pid(&self, id: &str) -> i32 {
+        self.state(id)["pid"].as_i64().expect("state has a pid") as i32
+    }
+
+    /// Polls until the container reaches `status`, for at most `seconds`.
+    pub fn wait_status(&self, id: &str, status: &str, seconds: u64) -> Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        loop {
+            let now = self.status(id);
+            if now == status {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("container {id} is {now}, not {status}, after {seconds}s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the state directory of `id` exists.
+    pub fn has_state(&self, id: &str) -> bool {
+        self.state.path().join(id).exists()
+    }
+
+    /// Remembers container ids passed to create/run, to delete them on drop.
+    fn remember(&self, args: &[&str]) {
+        if matches!(args.first(), Some(&"create") | Some(&"run")) {
+            if let Some(id) = args.last() {
+                self.created.lock().unwrap().push(id.to_string());
+            }
+        }
+    }
+}
+
+impl Drop for Youki {
+    fn drop(&mut self) {
+        for id in self.created.lock().unwrap().iter() {
+            let _ = self.command(&["delete", "--force", id]).output();
+        }
+    }
+}
+
+fn read_all(mut file: std::fs::File) -> Vec<u8> {
+    use std::io::{Read, Seek};
+    let mut bytes = Vec::new();
+    file.rewind().expect("rewind output file");
+    file.read_to_end(&mut bytes).expect("read output file");
+    bytes
+}
+
+/// An OCI bundle with a busybox-static root file system.
+pub struct Bundle {
+    dir: TempDir,
+}
+
+impl Bundle {
+    /// A bundle whose process runs `args`, with youki's default spec otherwise.
+    pub fn busybox(youki: &Youki, args: &[&str]) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("bundle")
+            .tempdir()
+            .expect("bundle dir");
+        let bin = dir.path().join("rootfs/bin");
+        std::fs::create_dir_all(&bin).expect("rootfs");
+        install_busybox(&bin).expect("busybox in rootfs");
+        let out = Command::new(&youki.bin)
+            .arg("spec")
+            .current_dir(dir.path())
+            .output()
+            .expect("youki spec");
+        assert!(out.status.success(), "youki spec failed");
+        let bundle = Self { dir };
+        bundle.edit(|spec| {
+            spec["process"]["terminal"] = Value::Bool(false);
+            spec["process"]["args"] = args.iter().map(|a| Value::from(*a)).collect();
+        });
+        bundle
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path_str(&self) -> &str {
+        self.dir.path().to_str().expect("utf-8 temp path")
+    }
+
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+
+    /// Changes config.json in place.
+    pub fn edit(&self, change: impl FnOnce(&mut Value)) {
+        let path = self.dir.path().join("config.json");
+        let mut spec: Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read config.json"))
+                .expect("config.json is JSON");
+        change(&mut spec);
+        std::fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap())
+            .expect("write config.json");
+    }
+
+    pub fn annotate(&self, key: &str, value: &str) {
+        self.edit(|spec| {
+            if !spec["annotations"].is_object() {
+                spec["annotations"] = Value::Object(Default::default());
+            }
+            spec["annotations"][key] = Value::from(value);
+        });
+    }
+}
+
+/// Copies the host's static busybox and links the applets tests use.
+fn install_busybox(bin: &Path) -> Result<()> {
+    let source = Path::new("/bin/busybox");
+    let kind = Command::new("file").arg("-L").arg(source).output();
+    if !source.exists() {
+        bail!("/bin/busybox is missing: install busybox-static");
+    }
+    if let Ok(kind) = kind {
+        if String::from_utf8_lossy(&kind.stdout).contains("dynamically linked") {
+            bail!("/bin/busybox is dynamically linked: install busybox-static");
+        }
+    }
+    std::fs::copy(source, bin.join("busybox")).context("copy busybox")?;
+    for applet in [
+        "sh", "sleep", "cat", "echo", "ls", "true", "env", "id", "dd",
+    ] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).context("link applet")?;
+    }
+    Ok(())
+}
+
+/// The host path of a container process's cgroup for a v1 controller.
+pub fn v1_cgroup_dir(pid: i32, controller: &str) -> PathBuf {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("read cgroup");
+    let path = cgroups
+        .lines()
+        .find_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            controllers
+                .split(',')
+                .any(|c| c == controller)
+                .then(|| path.to_owned())
+        })
+        .unwrap_or_else(|| panic!("process {pid} has no {controller} cgroup"));
+    Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(path.trim_start_matches('/'))
+}
+
+/// Every cgroup directory named after `id`, anywhere in the v1 and v2 trees.
+pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
+    let out = Command::new("find")
+        .args(["/sys/fs/cgroup", "-maxdepth", "4", "-type", "d", "-name"])
+        .arg(format!("*{id}*"))
+        .output()
+        .expect("find");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(PathBuf::from)
+        .collect()
+}
