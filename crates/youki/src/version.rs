@@ -5,40 +5,24 @@ use const_format::concatcp;
 
 pub const GIT_COMMIT: &str = env!("YOUKI_GIT_COMMIT");
 
+/// `+name ` for each of the named cargo features that is enabled.
+macro_rules! enabled_features {
+    ($($name:literal),* $(,)?) => {
+        concatcp!($(if cfg!(feature = $name) { concatcp!("+", $name, " ") } else { "" }),*)
+    };
+}
+
 /// Compiled-in cargo features, as `+name` tokens.
-pub const FEATURES: &str = concatcp!(
-    if cfg!(feature = "v1") { "+v1 " } else { "" },
-    if cfg!(feature = "v2") { "+v2 " } else { "" },
-    if cfg!(feature = "systemd") {
-        "+systemd "
-    } else {
-        ""
-    },
-    if cfg!(feature = "seccomp") {
-        "+seccomp "
-    } else {
-        ""
-    },
-    if cfg!(feature = "cgroupsv2_devices") {
-        "+cgroupsv2_devices "
-    } else {
-        ""
-    },
-    if cfg!(feature = "wasm-wasmtime") {
-        "+wasm-wasmtime "
-    } else {
-        ""
-    },
-    if cfg!(feature = "wasm-wasmer") {
-        "+wasm-wasmer "
-    } else {
-        ""
-    },
-    if cfg!(feature = "wasm-wasmedge") {
-        "+wasm-wasmedge "
-    } else {
-        ""
-    },
+pub const FEATURES: &str = enabled_features!(
+    "v1",
+    "v2",
+    "systemd",
+    "seccomp",
+    "cgroupsv2_devices",
+    "wasm-wasmtime",
+    "wasm-wasmer",
+    "wasm-wasmedge",
+    "wasm-wamr",
 );
 
 pub const LONG_VERSION: &str = concatcp!(

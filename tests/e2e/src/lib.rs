@@ -165,10 +165,8 @@ impl Youki {
 
     /// Remembers container ids passed to create/run, to delete them on drop.
     fn remember(&self, args: &[&str]) {
-        if matches!(args.first(), Some(&"create") | Some(&"run")) {
-            if let Some(id) = args.last() {
-                self.created.lock().unwrap().push(id.to_string());
-            }
+        if let (Some(&"create" | &"run"), Some(id)) = (args.first(), args.last()) {
+            self.created.lock().unwrap().push(id.to_string());
         }
     }
 }
@@ -197,13 +195,42 @@ pub struct Bundle {
 impl Bundle {
     /// A bundle whose process runs `args`, with youki's default spec otherwise.
     pub fn busybox(youki: &Youki, args: &[&str]) -> Self {
+        let bundle = Self::empty(youki, args);
+        let bin = bundle.rootfs().join("bin");
+        std::fs::create_dir_all(&bin).expect("rootfs/bin");
+        install_busybox(&bin).expect("busybox in rootfs");
+        bundle
+    }
+
+    /// A Wasm bundle: the fixture `module` at `/<module>` of an otherwise empty
+    /// root file system (like an image built `FROM scratch`), run with `args`
+    /// after it, and the `module.wasm.image/variant=compat` annotation.
+    pub fn wasm(youki: &Youki, module: &str, args: &[&str]) -> Self {
+        let entrypoint = format!("/{module}");
+        let mut all = vec![entrypoint.as_str()];
+        all.extend_from_slice(args);
+        let bundle = Self::empty(youki, &all);
+        bundle.add_fixture(module, module);
+        bundle.annotate("module.wasm.image/variant", "compat");
+        bundle
+    }
+
+    /// Copies the fixture `name` to `dest` (relative to the root file system).
+    pub fn add_fixture(&self, name: &str, dest: &str) {
+        let target = self.rootfs().join(dest);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(fixture(name), &target)
+            .unwrap_or_else(|err| panic!("copy fixture {name}: {err}"));
+    }
+
+    /// A bundle with an empty root file system and youki's default spec,
+    /// running `args` without a terminal.
+    pub fn empty(youki: &Youki, args: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("bundle")
             .tempdir()
             .expect("bundle dir");
-        let bin = dir.path().join("rootfs/bin");
-        std::fs::create_dir_all(&bin).expect("rootfs");
-        install_busybox(&bin).expect("busybox in rootfs");
+        std::fs::create_dir_all(dir.path().join("rootfs")).expect("rootfs");
         let out = Command::new(&youki.bin)
             .arg("spec")
             .current_dir(dir.path())
@@ -251,6 +278,11 @@ impl Bundle {
     }
 }
 
+/// The path of a compiled WASI fixture (see build.rs), such as `hello.wasm`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("FIXTURES_DIR")).join(name)
+}
+
 /// Copies the host's static busybox and links the applets tests use.
 fn install_busybox(bin: &Path) -> Result<()> {
     let source = Path::new("/bin/busybox");
@@ -258,10 +290,10 @@ fn install_busybox(bin: &Path) -> Result<()> {
     if !source.exists() {
         bail!("/bin/busybox is missing: install busybox-static");
     }
-    if let Ok(kind) = kind {
-        if String::from_utf8_lossy(&kind.stdout).contains("dynamically linked") {
-            bail!("/bin/busybox is dynamically linked: install busybox-static");
-        }
+    if let Ok(kind) = kind
+        && String::from_utf8_lossy(&kind.stdout).contains("dynamically linked")
+    {
+        bail!("/bin/busybox is dynamically linked: install busybox-static");
     }
     std::fs::copy(source, bin.join("busybox")).context("copy busybox")?;
     for applet in [

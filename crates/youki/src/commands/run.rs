@@ -27,6 +27,15 @@ pub fn run(args: Run, root_path: PathBuf, systemd_cgroup: bool) -> Result<i32> {
         .build()
         .with_context(|| format!("failed to create container {}", args.container_id))?;
 
+    // Block signals before the workload can run, so that a signal sent once
+    // the container is up is forwarded rather than killing youki. The init
+    // process already exists and keeps its own signal mask.
+    let forwarded = SigSet::all();
+    if !args.detach {
+        forwarded
+            .thread_block()
+            .context("failed to block signals")?;
+    }
     if let Err(err) = container.start() {
         // Nothing else will ever clean up a container that failed to start.
         let _ = container.delete(true);
@@ -40,7 +49,7 @@ pub fn run(args: Run, root_path: PathBuf, systemd_cgroup: bool) -> Result<i32> {
     let init_pid = container
         .pid()
         .context("the started container has no init process")?;
-    let exit_code = wait_forwarding_signals(init_pid);
+    let exit_code = wait_forwarding_signals(init_pid, &forwarded);
     if !args.keep {
         container
             .delete(true)
@@ -52,16 +61,14 @@ pub fn run(args: Run, root_path: PathBuf, systemd_cgroup: bool) -> Result<i32> {
 /// Waits for the container's init process (a child of ours), forwarding every
 /// signal we receive to it, and returns its exit code the way a shell does:
 /// the status it exited with, or 128 + the signal that killed it.
-fn wait_forwarding_signals(init_pid: Pid) -> Result<i32> {
-    let all = SigSet::all();
-    all.thread_block().context("failed to block signals")?;
+fn wait_forwarding_signals(init_pid: Pid, blocked: &SigSet) -> Result<i32> {
     loop {
         // Reap before waiting: a SIGCHLD that arrived before the mask was set
         // has been discarded already.
         if let Some(code) = reap_children(init_pid)? {
             return Ok(code);
         }
-        match all.wait().context("failed to wait for a signal")? {
+        match blocked.wait().context("failed to wait for a signal")? {
             Signal::SIGCHLD => {}
             // Terminal resizes are the console's business; SIGURG is noise
             // from Go runtimes (runc does not forward it either).

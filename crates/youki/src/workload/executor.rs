@@ -20,6 +20,11 @@ struct Engine {
 /// The engines compiled in. The first one also runs containers that ask for
 /// any engine (`run.oci.handler=wasm`, `module.wasm.image/variant=compat`).
 const ENGINES: &[Engine] = &[
+    #[cfg(feature = "wasm-wamr")]
+    Engine {
+        handler: super::wamr::HANDLER,
+        executor: super::wamr::get_executor,
+    },
     #[cfg(feature = "wasm-wasmtime")]
     Engine {
         handler: super::wasmtime::HANDLER,

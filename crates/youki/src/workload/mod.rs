@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::Spec;
 
 pub mod executor;
+#[cfg(feature = "wasm-wamr")]
+mod wamr;
 #[cfg(feature = "wasm-wasmedge")]
 mod wasmedge;
 #[cfg(feature = "wasm-wasmer")]

@@ -50,6 +50,8 @@ fn run(process: &WasmProcess) -> Result<i32, String> {
         Module::from_file(&store, &process.module).map_err(|err| process.load_error(err))?;
     let program = process.args.first().map(String::as_str).unwrap_or_default();
     let (instance, wasi_env) = WasiEnv::builder(program)
+        // The env must use the engine that compiled the module.
+        .engine(store.engine().clone())
         .args(process.args.iter().skip(1))
         .envs(process.env.iter().map(|(k, v)| (k, v)))
         .preopen_dir("/")
