@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: lints, unit tests, and end-to-end tests that run real
-# containers through the built binary. Needs root (containers, cgroups).
+# containers through the built binaries. Needs root (namespaces, cgroups).
+# Installs its own prerequisites; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,21 +10,33 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
+step() { echo; echo "==> $*  [$(date +%T)]"; }
+
+step "prerequisites"
 scripts/install-deps.sh
 
-echo "==> cargo fmt --check"
+step "cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "==> cargo clippy (default features)"
-cargo clippy --workspace --all-targets -- -D warnings
+step "cargo clippy (wasm-wamr)"
+cargo clippy --workspace --all-targets --features youki/wasm-wamr -- -D warnings
 
-echo "==> building youki"
-cargo build -p youki
+step "building youki with wasm-wamr"
+cargo build -p youki --features wasm-wamr
 
-echo "==> unit tests"
-cargo test -p youki
+step "unit tests (youki, libwamr)"
+cargo test -p youki -p libwamr --features youki/wasm-wamr
 
-echo "==> end-to-end tests (real containers, as root)"
-YOUKI_BIN="$PWD/target/debug/youki" cargo test -p youki-e2e
+step "end-to-end: CLI parity and WAMR containers (real containers, as root)"
+YOUKI_BIN="$PWD/target/debug/youki" cargo test -p youki-e2e --test cli --test wamr
 
-echo "==> all tests passed"
+# The other engines build in their own target directory, so that the main
+# build above stays a plain `cargo build --features wasm-wamr`.
+step "building youki with wamr + wasmtime + wasmer"
+engines_target="$PWD/target/engines"
+CARGO_TARGET_DIR="$engines_target" cargo build -p youki --features wasm-wamr,wasm-wasmtime,wasm-wasmer
+
+step "end-to-end: engine selection"
+YOUKI_BIN="$engines_target/debug/youki" cargo test -p youki-e2e --test engines
+
+step "all tests passed"
