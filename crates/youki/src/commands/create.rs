@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
 use liboci_cli::Create;
@@ -9,6 +10,17 @@ use crate::workload::executor::default_executor;
 
 /// Creates a container and leaves its init process waiting for `start`.
 pub fn create(args: Create, root_path: PathBuf, systemd_cgroup: bool) -> Result<()> {
+    build_container(&args, root_path, systemd_cgroup, true)?;
+    Ok(())
+}
+
+/// Builds the container `create` and `run` start from.
+pub(super) fn build_container(
+    args: &Create,
+    root_path: PathBuf,
+    systemd_cgroup: bool,
+    detach: bool,
+) -> Result<Container> {
     ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
         .with_executor(default_executor())
         .with_pid_file(args.pid_file.as_ref())?
@@ -18,9 +30,8 @@ pub fn create(args: Create, root_path: PathBuf, systemd_cgroup: bool) -> Result<
         .validate_id()?
         .as_init(&args.bundle)
         .with_systemd(systemd_cgroup)
-        .with_detach(true)
+        .with_detach(detach)
         .with_no_pivot(args.no_pivot)
         .build()
-        .with_context(|| format!("failed to create container {}", args.container_id))?;
-    Ok(())
+        .with_context(|| format!("failed to create container {}", args.container_id))
 }

@@ -1,31 +1,26 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use libcontainer::container::builder::ContainerBuilder;
-use libcontainer::syscall::syscall::SyscallType;
-use liboci_cli::Run;
+use liboci_cli::{Create, Run};
 use nix::sys::signal::{self, SigSet, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use crate::workload::executor::default_executor;
+use super::create::build_container;
 
 /// Creates and starts a container; unless detached, waits for it, forwards
 /// signals to it, deletes it and returns its exit code.
 pub fn run(args: Run, root_path: PathBuf, systemd_cgroup: bool) -> Result<i32> {
-    let mut container = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
-        .with_executor(default_executor())
-        .with_pid_file(args.pid_file.as_ref())?
-        .with_console_socket(args.console_socket.as_ref())
-        .with_root_path(root_path)?
-        .with_preserved_fds(args.preserve_fds)
-        .validate_id()?
-        .as_init(&args.bundle)
-        .with_systemd(systemd_cgroup)
-        .with_detach(args.detach)
-        .with_no_pivot(args.no_pivot)
-        .build()
-        .with_context(|| format!("failed to create container {}", args.container_id))?;
+    let create = Create {
+        bundle: args.bundle.clone(),
+        console_socket: args.console_socket.clone(),
+        pid_file: args.pid_file.clone(),
+        no_pivot: args.no_pivot,
+        no_new_keyring: args.no_new_keyring,
+        preserve_fds: args.preserve_fds,
+        container_id: args.container_id.clone(),
+    };
+    let mut container = build_container(&create, root_path, systemd_cgroup, args.detach)?;
 
     // Block signals before the workload can run, so that a signal sent once
     // the container is up is forwarded rather than killing youki. The init

@@ -145,6 +145,39 @@ impl WasmProcess {
     }
 }
 
+/// An executor for engines that run a [`WasmProcess`] to its end and return
+/// the container's exit code: wasmtime, wasmer and WasmEdge share it.
+#[cfg(any(
+    feature = "wasm-wasmtime",
+    feature = "wasm-wasmer",
+    feature = "wasm-wasmedge"
+))]
+#[derive(Clone)]
+pub struct RunToExit(pub fn(&WasmProcess) -> Result<i32, String>);
+
+#[cfg(any(
+    feature = "wasm-wasmtime",
+    feature = "wasm-wasmer",
+    feature = "wasm-wasmedge"
+))]
+impl libcontainer::workload::Executor for RunToExit {
+    fn exec(&self, spec: &Spec) -> Result<(), libcontainer::workload::ExecutorError> {
+        use libcontainer::workload::ExecutorError;
+        let process = WasmProcess::from_spec(spec).map_err(ExecutorError::Other)?;
+        let code = (self.0)(&process).map_err(ExecutorError::Other)?;
+        std::process::exit(code)
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), libcontainer::workload::ExecutorValidationError> {
+        use libcontainer::workload::ExecutorValidationError::ArgValidationError;
+        let process = WasmProcess::from_spec(spec).map_err(ArgValidationError)?;
+        if !process.module.is_file() {
+            return Err(ArgValidationError(process.load_error("no such file")));
+        }
+        Ok(())
+    }
+}
+
 /// The handler names `run.oci.handler` accepts in this build: `wasm` and
 /// `wasm-smart` when any engine is compiled in, and each engine's own name.
 pub fn handler_names() -> Vec<&'static str> {

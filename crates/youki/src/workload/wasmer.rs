@@ -1,38 +1,15 @@
 //! Wasm containers on wasmer (singlepass compiler), with WASI from wasmer-wasix.
 
-use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
-use oci_spec::runtime::Spec;
+use libcontainer::workload::Executor;
 use wasmer::{Module, Store};
 use wasmer_wasix::{WasiEnv, WasiError};
 
-use super::{TRAP_EXIT_CODE, WasmProcess};
+use super::{RunToExit, TRAP_EXIT_CODE, WasmProcess};
 
 pub const HANDLER: &str = "wasmer";
 
-#[derive(Clone)]
-pub struct WasmerExecutor {}
-
 pub fn get_executor() -> Box<dyn Executor> {
-    Box::new(WasmerExecutor {})
-}
-
-impl Executor for WasmerExecutor {
-    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        let process = WasmProcess::from_spec(spec).map_err(ExecutorError::Other)?;
-        let code = run(&process).map_err(ExecutorError::Other)?;
-        std::process::exit(code)
-    }
-
-    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        let process =
-            WasmProcess::from_spec(spec).map_err(ExecutorValidationError::ArgValidationError)?;
-        if !process.module.is_file() {
-            return Err(ExecutorValidationError::ArgValidationError(
-                process.load_error("no such file"),
-            ));
-        }
-        Ok(())
-    }
+    Box::new(RunToExit(run))
 }
 
 /// Runs `_start` and returns the container's exit code.

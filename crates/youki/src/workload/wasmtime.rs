@@ -1,39 +1,16 @@
 //! Wasm containers on wasmtime, with WASI preview 1 from wasi-common.
 
-use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
-use oci_spec::runtime::Spec;
+use libcontainer::workload::Executor;
 use wasi_common::I32Exit;
 use wasi_common::sync::{Dir, WasiCtxBuilder, ambient_authority};
 use wasmtime::{Engine, Linker, Module, Store};
 
-use super::{TRAP_EXIT_CODE, WasmProcess};
+use super::{RunToExit, TRAP_EXIT_CODE, WasmProcess};
 
 pub const HANDLER: &str = "wasmtime";
 
-#[derive(Clone)]
-pub struct WasmtimeExecutor {}
-
 pub fn get_executor() -> Box<dyn Executor> {
-    Box::new(WasmtimeExecutor {})
-}
-
-impl Executor for WasmtimeExecutor {
-    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        let process = WasmProcess::from_spec(spec).map_err(ExecutorError::Other)?;
-        let code = run(&process).map_err(ExecutorError::Other)?;
-        std::process::exit(code)
-    }
-
-    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        let process =
-            WasmProcess::from_spec(spec).map_err(ExecutorValidationError::ArgValidationError)?;
-        if !process.module.is_file() {
-            return Err(ExecutorValidationError::ArgValidationError(
-                process.load_error("no such file"),
-            ));
-        }
-        Ok(())
-    }
+    Box::new(RunToExit(run))
 }
 
 /// Runs `_start` and returns the container's exit code.
