@@ -27,8 +27,8 @@ cargo build -p youki --features wasm-wamr
 step "unit tests (youki, libwamr)"
 cargo test -p youki -p libwamr --features youki/wasm-wamr
 
-step "end-to-end: CLI parity and WAMR containers (real containers, as root)"
-YOUKI_BIN="$PWD/target/debug/youki" cargo test -p youki-e2e --test cli --test wamr
+step "end-to-end: CLI parity, WAMR containers, binary protection (real containers, as root)"
+YOUKI_BIN="$PWD/target/debug/youki" cargo test -p youki-e2e --test cli --test wamr --test security
 
 # The other engines build in their own target directory, so that the main
 # build above stays a plain `cargo build --features wasm-wamr`.

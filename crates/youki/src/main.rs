@@ -2,6 +2,7 @@
 //! WebAssembly workloads run in-process by the engines under `workload/`.
 
 mod commands;
+mod exe_protection;
 mod observability;
 mod rootpath;
 mod version;
@@ -46,19 +47,22 @@ enum SubCommand {
 }
 
 fn main() {
-    // CVE-2019-5736: a container process that can write to the binary the
-    // runtime runs from could replace the host's youki. Re-execute from a
-    // sealed copy first, before anything else runs.
-    if let Err(err) = pentacle::ensure_sealed() {
-        eprintln!("failed to seal /proc/self/exe: {err}");
-        std::process::exit(1);
-    }
+    // CVE-2019-5736: before anything else runs, re-execute from a file that
+    // no container process can write (see exe_protection.rs).
+    let protection = match exe_protection::ensure() {
+        Ok(protection) => protection,
+        Err(err) => {
+            eprintln!("error: failed to protect the youki binary (CVE-2019-5736): {err:#}");
+            std::process::exit(1);
+        }
+    };
 
     let opts = parse_args();
     if let Err(err) = observability::init(&opts.global, &opts.youki_extend) {
         eprintln!("failed to initialize logging: {err:#}");
         std::process::exit(1);
     }
+    exe_protection::log(protection);
     tracing::debug!(
         version = env!("CARGO_PKG_VERSION"),
         commit = version::GIT_COMMIT,

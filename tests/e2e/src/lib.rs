@@ -88,11 +88,17 @@ impl Youki {
     /// Output goes through files, not pipes: a detached container inherits
     /// youki's stdio and would hold a pipe open long after youki exits.
     pub fn output(&self, args: &[&str]) -> Output {
+        self.output_env(args, &[])
+    }
+
+    /// [`Youki::output`] with extra environment variables for youki.
+    pub fn output_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         self.remember(args);
         let stdout = tempfile::tempfile().expect("stdout file");
         let stderr = tempfile::tempfile().expect("stderr file");
         let status = self
             .command(args)
+            .envs(env.iter().copied())
             .stdout(stdout.try_clone().unwrap())
             .stderr(stderr.try_clone().unwrap())
             .status()

@@ -1,0 +1,187 @@
+//! CVE-2019-5736: a process in a container must never be able to write the
+//! binary youki runs from, or it could replace the host's runtime. youki
+//! therefore re-executes itself, first thing, from a file nothing can write:
+//!
+//! 1. **A read-only overlayfs** (runc 1.2's approach): the directory holding
+//!    the binary becomes the lower layer of an overlay mounted with the new
+//!    mount API (fsopen/fsconfig/fsmount) as a *detached* mount, attached to no
+//!    mount namespace, and youki re-executes from a file descriptor into it.
+//!    The overlay has no upper layer and is mounted read-only, so opening
+//!    `/proc/<pid>/exe` for writing fails with EROFS; and because overlayfs
+//!    maps the lower file's pages, every container shares the host binary's
+//!    page cache instead of holding a copy.
+//! 2. **A sealed memfd copy** (what youki did before), where the kernel or
+//!    the privileges do not allow the overlay (before Linux 5.2, no overlayfs,
+//!    rootless). Safe, but each process that keeps running youki's code, such
+//!    as a Wasm container's init, keeps a private copy of the whole binary.
+//!
+//! See docs/security.md.
+
+use std::ffi::{CString, OsString};
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use rustix::fs::{Mode, OFlags, StatVfsMountFlags};
+use rustix::mount::{
+    FsMountFlags, FsOpenFlags, MountAttrFlags, fsconfig_create, fsconfig_set_string, fsmount,
+    fsopen,
+};
+
+/// Forces the sealed-memfd path, for tests and for comparing the two.
+pub const FORCE_MEMFD_ENV: &str = "YOUKI_FORCE_MEMFD_EXE";
+/// Set on the overlay re-exec: if the new process does not find itself on the
+/// overlay, it falls back instead of trying again (no exec loop).
+const OVERLAY_TRIED_ENV: &str = "_YOUKI_EXE_OVERLAY_TRIED";
+/// Why the overlay was not used, carried across the memfd re-exec for the log.
+const OVERLAY_ERROR_ENV: &str = "_YOUKI_EXE_OVERLAY_ERROR";
+
+const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
+
+/// How the running binary is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    ReadOnlyOverlay,
+    SealedMemfd,
+}
+
+/// Re-executes youki from a protected file unless it already runs from one.
+/// Returns only when the running binary is protected.
+pub fn ensure() -> Result<Protection> {
+    if let Some(protection) = current() {
+        return Ok(protection);
+    }
+    let forced = std::env::var_os(FORCE_MEMFD_ENV).is_some_and(|v| v == "1");
+    let overlay_error = if forced {
+        format!("{FORCE_MEMFD_ENV}=1")
+    } else if std::env::var_os(OVERLAY_TRIED_ENV).is_some() {
+        "the overlay re-exec did not yield a read-only binary".to_owned()
+    } else {
+        // Returns only if the overlay could not be set up.
+        format!("{:#}", reexec_from_overlay().unwrap_err())
+    };
+    reexec_from_memfd(&overlay_error)
+}
+
+/// How the running binary is protected, if it is.
+pub fn current() -> Option<Protection> {
+    if pentacle::is_sealed() {
+        return Some(Protection::SealedMemfd);
+    }
+    let exe = File::open("/proc/self/exe").ok()?;
+    let on_overlay = rustix::fs::fstatfs(&exe).ok()?.f_type as i64 == OVERLAYFS_SUPER_MAGIC;
+    let read_only = rustix::fs::fstatvfs(&exe)
+        .ok()?
+        .f_flag
+        .contains(StatVfsMountFlags::RDONLY);
+    (on_overlay && read_only).then_some(Protection::ReadOnlyOverlay)
+}
+
+/// Logs, once logging is set up, which protection is in force.
+pub fn log(protection: Protection) {
+    match protection {
+        Protection::ReadOnlyOverlay => {
+            tracing::debug!("running from a read-only detached overlayfs (CVE-2019-5736)");
+        }
+        Protection::SealedMemfd => {
+            let reason = std::env::var(OVERLAY_ERROR_ENV).unwrap_or_default();
+            tracing::debug!(%reason, "running from a sealed memfd copy (CVE-2019-5736)");
+        }
+    }
+}
+
+/// Mounts the binary's directory as a detached read-only overlay and execs
+/// the binary from it. Returns only on failure.
+fn reexec_from_overlay() -> Result<std::convert::Infallible> {
+    let binary = std::fs::read_link("/proc/self/exe").context("cannot resolve /proc/self/exe")?;
+    let (dir, name) = match (binary.parent(), binary.file_name()) {
+        (Some(dir), Some(name)) => (dir, name),
+        _ => bail!("unexpected binary path {}", binary.display()),
+    };
+    let exe = open_on_readonly_overlay(dir, Path::new(name))?;
+
+    let args: Vec<CString> = std::env::args_os().map(c_string).collect::<Result<_>>()?;
+    let mut env: Vec<CString> = std::env::vars_os()
+        .map(|(key, value)| {
+            let mut pair = key;
+            pair.push("=");
+            pair.push(value);
+            c_string(pair)
+        })
+        .collect::<Result<_>>()?;
+    env.push(CString::new(format!("{OVERLAY_TRIED_ENV}=1"))?);
+
+    let err = nix::unistd::fexecve(exe.as_raw_fd(), &args, &env).unwrap_err();
+    bail!("fexecve from the overlay failed: {err}")
+}
+
+/// Opens `dir/name` through a new read-only overlay whose only content is `dir`.
+fn open_on_readonly_overlay(dir: &Path, name: &Path) -> Result<OwnedFd> {
+    let dir_fd = rustix::fs::open(
+        dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("cannot open {}", dir.display()))?;
+    // overlayfs without an upper layer needs two lower layers: the second is
+    // an empty tmpfs, itself detached.
+    let empty = detached_mount("tmpfs", &[])?;
+    let lowerdir = format!(
+        "/proc/self/fd/{}:/proc/self/fd/{}",
+        dir_fd.as_raw_fd(),
+        empty.as_raw_fd()
+    );
+    let overlay = detached_mount("overlay", &[("lowerdir", &lowerdir)])?;
+    let exe = rustix::fs::openat(
+        overlay.as_fd(),
+        name,
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("cannot open {} on the overlay", name.display()))?;
+    let flags = rustix::fs::fstatvfs(&exe)?.f_flag;
+    if !flags.contains(StatVfsMountFlags::RDONLY) {
+        bail!("the overlay is not read-only");
+    }
+    Ok(exe)
+}
+
+/// A new file system of type `fs`, mounted read-only, nosuid and nodev at no
+/// place in any mount namespace; the returned fd is its root.
+fn detached_mount(fs: &str, options: &[(&str, &str)]) -> Result<OwnedFd> {
+    let context =
+        fsopen(fs, FsOpenFlags::FSOPEN_CLOEXEC).with_context(|| format!("fsopen({fs})"))?;
+    for (key, value) in options {
+        fsconfig_set_string(&context, *key, *value)
+            .with_context(|| format!("fsconfig({fs}, {key})"))?;
+    }
+    fsconfig_create(&context).with_context(|| format!("creating the {fs} file system"))?;
+    fsmount(
+        &context,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_RDONLY
+            | MountAttrFlags::MOUNT_ATTR_NOSUID
+            | MountAttrFlags::MOUNT_ATTR_NODEV,
+    )
+    .with_context(|| format!("fsmount({fs})"))
+}
+
+/// Copies the binary into a sealed memfd and execs it. Returns only on failure.
+fn reexec_from_memfd(overlay_error: &str) -> Result<Protection> {
+    let mut exe = File::open("/proc/self/exe").context("cannot open /proc/self/exe")?;
+    let mut command =
+        pentacle::SealedCommand::new(&mut exe).context("cannot make a sealed copy of youki")?;
+    let mut args = std::env::args_os();
+    if let Some(arg0) = args.next() {
+        std::os::unix::process::CommandExt::arg0(&mut *command, arg0);
+    }
+    command.args(args).env(OVERLAY_ERROR_ENV, overlay_error);
+    let err = std::os::unix::process::CommandExt::exec(&mut *command);
+    Err(err).context("cannot exec the sealed copy of youki")
+}
+
+fn c_string(value: OsString) -> Result<CString> {
+    CString::new(value.as_bytes()).context("argument or environment contains a nul byte")
+}
