@@ -11,6 +11,9 @@ packages=(
     clang lld wasi-libc libclang-rt-dev-wasm32 wabt
     # container root file systems for the tests
     busybox-static file
+    # the clients the end-to-end tests drive youki through; protoc builds
+    # the CRI client's gRPC code
+    containerd runc podman buildah protobuf-compiler
 )
 
 missing=()

@@ -30,6 +30,9 @@ cargo test -p youki -p libwamr --features youki/wasm-wamr
 step "end-to-end: CLI parity, WAMR containers, binary protection (real containers, as root)"
 YOUKI_BIN="$PWD/target/debug/youki" cargo test -p youki-e2e --test cli --test wamr --test security
 
+step "end-to-end: containerd (ctr), podman and a CRI client (kubelet's calls)"
+scripts/test-clients.sh target/debug/youki
+
 # The other engines build in their own target directory, so that the main
 # build above stays a plain `cargo build --features wasm-wamr`.
 step "building youki with wamr + wasmtime + wasmer"

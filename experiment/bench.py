@@ -1,0 +1,444 @@
+#!/usr/bin/env python3
+"""Memory per container and start-up time, side by side, in one run.
+
+Reproduces the benchmark method of the study this project starts from
+(../shared/thesis.txt, chapter 5) for youki + WAMR and its alternatives; see
+experiment/README.md. Run as root:
+
+    experiment/run.sh                      # full run: N = 10, 100, 400; 3 repetitions
+    experiment/run.sh --smoke              # N = 2, one repetition (what CI runs)
+
+Every figure is the median of the repetitions; min and max are kept in the JSON.
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CACHE = Path(os.environ.get("BENCH_CACHE", HERE / ".cache"))
+THESIS_C = REPO / "tests/e2e/fixtures/thesis.c"
+SLEEP_SECONDS = "3600"
+
+PYTHON_WORKLOAD = """\
+import os, sys, time
+print("Hello, World!", flush=True)
+seconds = int(os.environ.get("SLEEP_TIME", "60"))
+print(f"Sleeping for {seconds} seconds", flush=True)
+time.sleep(seconds)
+print(f"Goodbye after {seconds} seconds", flush=True)
+"""
+
+
+def log(message):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run(cmd, **kwargs):
+    return subprocess.run(cmd, check=True, **kwargs)
+
+
+# --------------------------------------------------------------------------
+# What is measured: binaries, root file systems, configurations
+
+
+def build_youki(feature):
+    """youki built with one engine feature, release, cached per feature."""
+    target = CACHE / f"target-{feature}"
+    binary = target / "release/youki"
+    log(f"building youki --features {feature} (cached in {target})")
+    run(["cargo", "build", "--release", "-p", "youki", "--features", feature],
+        cwd=REPO, env={**os.environ, "CARGO_TARGET_DIR": str(target)})
+    return binary
+
+
+def build_workloads():
+    """The thesis program as a WASI module and as a static native binary."""
+    out = CACHE / "workloads"
+    out.mkdir(parents=True, exist_ok=True)
+    wasm, native = out / "app.wasm", out / "app"
+    run(["clang", "--target=wasm32-wasi", "-O2", "-s", "-o", str(wasm), str(THESIS_C)])
+    run(["gcc", "-static", "-O2", "-s", "-o", str(native), str(THESIS_C)])
+    return wasm, native
+
+
+def python_rootfs():
+    """A minimal Debian root file system with python3, built once."""
+    rootfs = CACHE / "python-rootfs"
+    if (rootfs / "usr/bin/python3").exists():
+        return rootfs
+    log(f"building a python3 root file system with debootstrap in {rootfs}")
+    tmp = CACHE / "python-rootfs.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    run(["debootstrap", "--variant=minbase", "--include=python3-minimal", "bookworm", str(tmp),
+         "http://deb.debian.org/debian"], stdout=subprocess.DEVNULL)
+    (tmp / "app.py").write_text(PYTHON_WORKLOAD)
+    tmp.rename(rootfs)
+    return rootfs
+
+
+class Config:
+    """One way of running the workload: a runtime binary and a bundle recipe."""
+
+    def __init__(self, name, runtime, kind, env=None):
+        self.name, self.runtime, self.kind = name, runtime, kind
+        self.env = env or {}
+
+    def spec(self, template):
+        spec = json.loads(json.dumps(template))
+        process = spec["process"]
+        process["terminal"] = False
+        process["env"] = ["PATH=/usr/local/bin:/usr/bin:/bin", f"SLEEP_TIME={SLEEP_SECONDS}"]
+        spec["annotations"] = {}
+        if self.kind == "wasm":
+            process["args"] = ["/app.wasm"]
+            spec["annotations"]["module.wasm.image/variant"] = "compat"
+        elif self.kind == "native":
+            process["args"] = ["/app"]
+        else:
+            process["args"] = ["/usr/bin/python3", "/app.py"]
+        return spec
+
+
+def make_bundle(config, workdir, wasm, native, pyroot, template):
+    bundle = workdir / f"bundle-{config.name}"
+    if config.kind == "python":
+        rootfs = pyroot
+    else:
+        rootfs = bundle / "rootfs"
+        rootfs.mkdir(parents=True, exist_ok=True)
+        source = wasm if config.kind == "wasm" else native
+        shutil.copy(source, rootfs / ("app.wasm" if config.kind == "wasm" else "app"))
+    bundle.mkdir(parents=True, exist_ok=True)
+    spec = config.spec(template)
+    spec["root"] = {"path": str(rootfs), "readonly": True}
+    (bundle / "config.json").write_text(json.dumps(spec, indent=2))
+    return bundle
+
+
+# --------------------------------------------------------------------------
+# Measuring
+
+
+def meminfo():
+    values = {}
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        key, rest = line.split(":", 1)
+        values[key] = int(rest.split()[0]) * 1024
+    return values
+
+
+def drop_caches():
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+def pss(pid):
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
+def memory_cgroup(pid):
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+    v2 = [l for l in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if l.startswith("0::")]
+    return Path("/sys/fs/cgroup") / v2[0][3:].lstrip("/") if v2 else None
+
+
+def cgroup_usage(cgroup):
+    """(usage, working set = usage - inactive file), as kubectl top reports."""
+    if (cgroup / "memory.usage_in_bytes").exists():
+        usage = int((cgroup / "memory.usage_in_bytes").read_text())
+        stat = dict(l.split() for l in (cgroup / "memory.stat").read_text().splitlines())
+        inactive = int(stat.get("total_inactive_file", stat.get("inactive_file", 0)))
+    else:
+        usage = int((cgroup / "memory.current").read_text())
+        stat = dict(l.split() for l in (cgroup / "memory.stat").read_text().splitlines())
+        inactive = int(stat.get("inactive_file", 0))
+    return usage, max(usage - inactive, 0)
+
+
+def cgroup_pids(cgroup):
+    procs = cgroup / "cgroup.procs"
+    return [int(p) for p in procs.read_text().split()] if procs.exists() else []
+
+
+# --------------------------------------------------------------------------
+# One measurement: start N containers, wait, measure, tear down
+
+
+def runtime_cmd(config, root, *args):
+    return [str(config.runtime), "--root", str(root), *args]
+
+
+def launch(config, root, bundle, cid, logdir):
+    env = {**os.environ, **config.env}
+    out = open(logdir / f"{cid}.log", "wb")
+    try:
+        subprocess.run(runtime_cmd(config, root, "create", "--bundle", str(bundle), cid),
+                       stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                       env=env, check=True, timeout=120)
+        subprocess.run(runtime_cmd(config, root, "start", cid), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, env=env, check=True, timeout=120)
+    finally:
+        out.close()
+
+
+def state_pid(config, root, cid):
+    out = subprocess.run(runtime_cmd(config, root, "state", cid), capture_output=True, text=True)
+    return json.loads(out.stdout)["pid"] if out.returncode == 0 else None
+
+
+def teardown(config, root, ids):
+    for cid in ids:
+        subprocess.run(runtime_cmd(config, root, "kill", cid, "KILL"),
+                       capture_output=True, env={**os.environ, **config.env})
+    deadline = time.time() + 30
+    for cid in ids:
+        while time.time() < deadline:
+            out = subprocess.run(runtime_cmd(config, root, "delete", "--force", cid),
+                                 capture_output=True, env={**os.environ, **config.env})
+            if out.returncode == 0:
+                break
+            time.sleep(0.1)
+
+
+def measure(config, bundle, n, parallelism, workdir):
+    root = workdir / f"state-{config.name}"
+    logdir = workdir / f"logs-{config.name}-{n}"
+    shutil.rmtree(logdir, ignore_errors=True)
+    logdir.mkdir(parents=True)
+    ids = [f"b-{config.name}-{n}-{i}" for i in range(n)]
+
+    drop_caches()
+    time.sleep(2)
+    before = meminfo()
+    started = time.monotonic()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(parallelism) as pool:
+            for future in [pool.submit(launch, config, root, bundle, cid, logdir) for cid in ids]:
+                future.result()
+        # Time until every container printed its first line.
+        pending = set(ids)
+        while pending:
+            for cid in list(pending):
+                if (logdir / f"{cid}.log").stat().st_size > 0:
+                    pending.discard(cid)
+            if time.monotonic() - started > 600:
+                raise RuntimeError(f"{len(pending)} containers printed nothing in 600 s")
+            time.sleep(0.005)
+        first_lines = time.monotonic() - started
+        time.sleep(3)  # settle
+        after = meminfo()
+
+        pss_total, usage_total, working_total = 0, 0, 0
+        for cid in ids:
+            pid = state_pid(config, root, cid)
+            if pid is None:
+                raise RuntimeError(f"container {cid} is gone")
+            cgroup = memory_cgroup(pid)
+            pss_total += sum(pss(p) for p in cgroup_pids(cgroup)) if cgroup else pss(pid)
+            if cgroup:
+                usage, working = cgroup_usage(cgroup)
+                usage_total += usage
+                working_total += working
+        return {
+            "memavailable_drop_per_container": (before["MemAvailable"] - after["MemAvailable"]) / n,
+            "shmem_growth_per_container": (after["Shmem"] - before["Shmem"]) / n,
+            "shmem_growth_total": after["Shmem"] - before["Shmem"],
+            "pss_per_container": pss_total / n,
+            "cgroup_usage_per_container": usage_total / n,
+            "cgroup_working_set_per_container": working_total / n,
+            "seconds_to_all_first_lines": first_lines,
+        }
+    finally:
+        teardown(config, root, ids)
+        shutil.rmtree(logdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# Reporting
+
+
+MIB = 1024 * 1024
+COLUMNS = [
+    ("memavailable_drop_per_container", "MemAvailable drop / ctr (MiB)", MIB),
+    ("pss_per_container", "PSS / ctr (MiB)", MIB),
+    ("cgroup_usage_per_container", "cgroup usage / ctr (MiB)", MIB),
+    ("cgroup_working_set_per_container", "working set / ctr (MiB)", MIB),
+    ("shmem_growth_per_container", "Shmem growth / ctr (MiB)", MIB),
+    ("seconds_to_all_first_lines", "all first lines (s)", 1),
+]
+
+
+def summarize(samples):
+    keys = samples[0].keys()
+    return {k: {"median": statistics.median(s[k] for s in samples),
+                "min": min(s[k] for s in samples), "max": max(s[k] for s in samples)}
+            for k in keys}
+
+
+def table(results):
+    header = "| configuration | N | " + " | ".join(c[1] for c in COLUMNS) + " |"
+    rows = [header, "|" + "---|" * (len(COLUMNS) + 2)]
+    for r in results:
+        cells = [f"{r['summary'][k]['median'] / scale:.2f}" for k, _, scale in COLUMNS]
+        rows.append(f"| {r['config']} | {r['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def plots(results, outdir):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib is missing: no plots (experiment/run.sh installs it)")
+        return []
+    made = []
+    configs = list(dict.fromkeys(r["config"] for r in results))
+    sizes = sorted({r["n"] for r in results})
+    for key, label, scale, name in [
+        ("memavailable_drop_per_container", "MemAvailable drop per container (MiB)", MIB, "memory.png"),
+        ("pss_per_container", "PSS per container (MiB)", MIB, "pss.png"),
+        ("seconds_to_all_first_lines", "time until every container printed (s)", 1, "startup.png"),
+    ]:
+        fig, ax = plt.subplots(figsize=(10, 5))
+        width = 0.8 / max(len(configs), 1)
+        for i, config in enumerate(configs):
+            values = [next((r["summary"][key]["median"] / scale for r in results
+                            if r["config"] == config and r["n"] == n), 0) for n in sizes]
+            ax.bar([j + i * width for j in range(len(sizes))], values, width, label=config)
+        ax.set_xticks([j + width * (len(configs) - 1) / 2 for j in range(len(sizes))])
+        ax.set_xticklabels([f"N={n}" for n in sizes])
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(outdir / name, dpi=110)
+        plt.close(fig)
+        made.append(name)
+    return made
+
+
+def machine_facts(configs):
+    def version(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "unknown"
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "cores": os.cpu_count(),
+        "memory_bytes": meminfo()["MemTotal"],
+        "kernel": platform.release(),
+        "os": version(["sh", "-c", ". /etc/os-release; echo $PRETTY_NAME"]),
+        "runtimes": {c.name: version([str(c.runtime), "--version"]) for c in configs},
+        "clang": version(["clang", "--version"]),
+    }
+
+
+# --------------------------------------------------------------------------
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="N=2, one repetition, a few configurations")
+    parser.add_argument("--sizes", default="10,100,400")
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--parallelism", type=int, default=8)
+    parser.add_argument("--configs", default="", help="comma-separated subset of configuration names")
+    parser.add_argument("--out", default=str(HERE / "results" / time.strftime("%Y%m%d-%H%M%S")))
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("error: the benchmark runs containers and must run as root")
+
+    sizes = [2] if args.smoke else [int(n) for n in args.sizes.split(",")]
+    repetitions = 1 if args.smoke else args.repetitions
+    wamr = build_youki("wasm-wamr")
+    wasm, native = build_workloads()
+    configs = [
+        Config("youki-wamr", wamr, "wasm"),
+        Config("youki-wamr-memfd", wamr, "wasm", {"YOUKI_FORCE_MEMFD_EXE": "1"}),
+        Config("youki-native", wamr, "native"),
+        Config("runc-native", shutil.which("runc") or "runc", "native"),
+    ]
+    if not args.smoke:
+        configs += [
+            Config("youki-wasmtime", build_youki("wasm-wasmtime"), "wasm"),
+            Config("youki-wasmer", build_youki("wasm-wasmer"), "wasm"),
+            Config("youki-python", wamr, "python"),
+            Config("runc-python", shutil.which("runc") or "runc", "python"),
+        ]
+    if args.configs:
+        wanted = args.configs.split(",")
+        configs = [c for c in configs if c.name in wanted]
+    pyroot = python_rootfs() if any(c.kind == "python" for c in configs) else None
+
+    out = Path(args.out)
+    (out / "raw").mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="youki-bench-"))
+    run([str(wamr), "spec", "--bundle", str(workdir)])
+    template = json.loads((workdir / "config.json").read_text())
+    facts = machine_facts(configs)
+    facts["parallelism"] = args.parallelism
+    results = []
+    interrupted = False
+
+    def stop(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for config in configs:
+            bundle = make_bundle(config, workdir, wasm, native, pyroot, template)
+            for n in sizes:
+                samples = []
+                for rep in range(repetitions):
+                    log(f"{config.name}: N={n}, repetition {rep + 1}/{repetitions}")
+                    sample = measure(config, bundle, n, args.parallelism, workdir)
+                    samples.append(sample)
+                    (out / "raw" / f"{config.name}-n{n}-r{rep + 1}.json").write_text(json.dumps(sample, indent=2))
+                results.append({"config": config.name, "n": n, "samples": samples,
+                                "summary": summarize(samples)})
+    except KeyboardInterrupt:
+        interrupted = True
+        log("interrupted: cleaning up")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if interrupted:
+        sys.exit(130)
+
+    (out / "results.json").write_text(json.dumps({"machine": facts, "results": results}, indent=2))
+    md = table(results)
+    images = plots(results, out)
+    command = "experiment/run.sh " + " ".join(sys.argv[1:])
+    (out / "table.md").write_text(
+        f"Command: `{command.strip()}`\n\nMachine: {facts['cores']} cores, "
+        f"{facts['memory_bytes'] // MIB} MiB, kernel {facts['kernel']}, {facts['os']}; "
+        f"parallelism {args.parallelism}; medians of {repetitions} repetition(s).\n\n{md}\n"
+        + "".join(f"\n![{i}]({i})\n" for i in images))
+    print(md)
+    log(f"results in {out}")
+
+
+if __name__ == "__main__":
+    main()

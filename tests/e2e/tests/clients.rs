@@ -1,0 +1,537 @@
+//! youki under the programs that really call it: containerd's runc shim
+//! (through `ctr`), podman, and containerd's CRI plugin driven like the
+//! kubelet drives it. scripts/test-clients.sh builds the images, starts a
+//! private containerd with youki registered, runs these tests and tears down.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use k8s_cri::v1::{
+    ContainerConfig, ContainerMetadata, ContainerState, ContainerStatusRequest,
+    CreateContainerRequest, ImageSpec, KeyValue, LinuxPodSandboxConfig,
+    LinuxSandboxSecurityContext, NamespaceMode, NamespaceOption, PodSandboxConfig,
+    PodSandboxMetadata, PodSandboxState, PodSandboxStatusRequest, RemovePodSandboxRequest,
+    RunPodSandboxRequest, StartContainerRequest, StopPodSandboxRequest,
+};
+use tonic::transport::{Channel, Endpoint, Uri};
+use youki_e2e::{require_root, unique_id, youki_bin};
+
+/// The thesis workload; it sleeps SLEEP_TIME seconds (60 when unset: the
+/// image sets none, because containerd 1.6's CRI appends container env after
+/// the image's instead of replacing it, and getenv finds the image's first).
+const WASM_IMAGE: &str = "localhost/youki-e2e-wasm:latest";
+const EXIT42_IMAGE: &str = "localhost/youki-e2e-exit42:latest";
+const NATIVE_IMAGE: &str = "localhost/youki-e2e-native:latest";
+
+/// The environment scripts/test-clients.sh sets up; without it these tests
+/// would test nothing, so they fail.
+struct Env {
+    containerd: PathBuf,
+    workdir: PathBuf,
+}
+
+fn env() -> Env {
+    require_root();
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                panic!("{name} is not set: run these tests through scripts/test-clients.sh")
+            })
+    };
+    Env {
+        containerd: var("CONTAINERD_ADDRESS"),
+        workdir: var("CLIENTS_WORKDIR"),
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+// ---------------------------------------------------------------- ctr
+
+fn ctr(env: &Env, args: &[&str]) -> Output {
+    Command::new("ctr")
+        .arg("--address")
+        .arg(&env.containerd)
+        .args(args)
+        .output()
+        .expect("ctr")
+}
+
+/// `ctr run --rm` with youki as the runc binary of the runc v2 shim.
+fn ctr_run(env: &Env, image: &str, extra: &[&str]) -> Output {
+    let youki = youki_bin();
+    let id = unique_id("ctr");
+    let mut args = vec![
+        "run",
+        "--rm",
+        "--runtime",
+        "io.containerd.runc.v2",
+        "--runc-binary",
+        youki.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.push(image);
+    args.push(&id);
+    ctr(env, &args)
+}
+
+#[test]
+fn ctr_runs_the_wasm_image_with_its_output_and_exit_code() {
+    let env = env();
+    let out = ctr_run(
+        &env,
+        WASM_IMAGE,
+        &[
+            "--annotation",
+            "module.wasm.image/variant=compat",
+            "--env",
+            "SLEEP_TIME=1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "Hello, World!\nSleeping for 1 seconds\nGoodbye after 1 seconds\n"
+    );
+
+    let out = ctr_run(
+        &env,
+        EXIT42_IMAGE,
+        &["--annotation", "run.oci.handler=wasm"],
+    );
+    assert_eq!(out.status.code(), Some(42), "{}", text(&out.stderr));
+}
+
+#[test]
+fn ctr_task_kill_stops_a_sleeping_module_promptly() {
+    let env = env();
+    let youki = youki_bin();
+    let id = unique_id("ctr-kill");
+    let out = ctr(
+        &env,
+        &[
+            "run",
+            "--detach",
+            "--runtime",
+            "io.containerd.runc.v2",
+            "--runc-binary",
+            youki.to_str().unwrap(),
+            "--annotation",
+            "module.wasm.image/variant=compat",
+            "--env",
+            "SLEEP_TIME=600",
+            WASM_IMAGE,
+            &id,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_for(|| {
+        text(&ctr(&env, &["tasks", "ls"]).stdout)
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains("RUNNING"))
+    });
+
+    let sent = Instant::now();
+    assert!(
+        ctr(&env, &["tasks", "kill", "--signal", "SIGTERM", &id])
+            .status
+            .success()
+    );
+    wait_for(|| {
+        text(&ctr(&env, &["tasks", "ls"]).stdout)
+            .lines()
+            .any(|l| l.starts_with(&id) && l.contains("STOPPED"))
+    });
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        sent.elapsed()
+    );
+    let _ = ctr(&env, &["tasks", "rm", "-f", &id]);
+    let _ = ctr(&env, &["containers", "rm", &id]);
+}
+
+#[test]
+fn ctr_runs_a_native_image_through_the_same_runtime() {
+    let env = env();
+    let out = ctr_run(&env, NATIVE_IMAGE, &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "native\n");
+}
+
+/// Polls `done` every 50 ms for at most 20 s.
+fn wait_for(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------- podman
+
+fn podman(args: &[&str]) -> Output {
+    Command::new("podman").args(args).output().expect("podman")
+}
+
+/// `podman run` options for youki and this machine's rlimits.
+fn podman_run_args<'a>(youki: &'a str, name: &'a str) -> Vec<&'a str> {
+    vec![
+        "run",
+        "--runtime",
+        youki,
+        "--name",
+        name,
+        "--label",
+        "youki-e2e=1",
+        // the sandbox's hard limit for open files is below podman's default
+        "--ulimit",
+        "nofile=20000:20000",
+        "--ulimit",
+        "nproc=4096:4096",
+        "--annotation",
+        "module.wasm.image/variant=compat",
+    ]
+}
+
+#[test]
+fn podman_runs_the_wasm_image_with_logs_and_exit_code() {
+    let youki = youki_bin();
+    let youki = youki.to_str().unwrap();
+    let name = unique_id("podman");
+    let mut args = podman_run_args(youki, &name);
+    args.extend_from_slice(&["--env", "SLEEP_TIME=1", WASM_IMAGE]);
+    let out = podman(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "Hello, World!\nSleeping for 1 seconds\nGoodbye after 1 seconds\n"
+    );
+    let logs = podman(&["logs", &name]);
+    assert_eq!(
+        text(&logs.stdout),
+        "Hello, World!\nSleeping for 1 seconds\nGoodbye after 1 seconds\n"
+    );
+    assert!(podman(&["rm", &name]).status.success());
+
+    let name = unique_id("podman42");
+    let mut args = podman_run_args(youki, &name);
+    args.extend_from_slice(&["--rm", EXIT42_IMAGE]);
+    assert_eq!(podman(&args).status.code(), Some(42));
+}
+
+#[test]
+fn podman_stop_ends_a_sleeping_module_without_waiting_for_sigkill() {
+    let youki = youki_bin();
+    let youki = youki.to_str().unwrap();
+    let name = unique_id("podman-stop");
+    let mut args = podman_run_args(youki, &name);
+    args.extend_from_slice(&["--detach", "--env", "SLEEP_TIME=600", WASM_IMAGE]);
+    let out = podman(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_for(|| text(&podman(&["logs", &name]).stdout).contains("Sleeping for 600 seconds"));
+
+    let sent = Instant::now();
+    // podman waits 10 s before SIGKILL; a module ignoring SIGTERM would take that long.
+    let out = podman(&["stop", &name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        sent.elapsed()
+    );
+    let code = text(&podman(&["inspect", "--format", "{{.State.ExitCode}}", &name]).stdout);
+    assert_eq!(code.trim(), "143");
+    assert!(podman(&["rm", &name]).status.success());
+}
+
+#[test]
+fn podman_runs_a_native_image_through_youki() {
+    let youki = youki_bin();
+    let out = podman(&[
+        "run",
+        "--rm",
+        "--runtime",
+        youki.to_str().unwrap(),
+        "--label",
+        "youki-e2e=1",
+        "--ulimit",
+        "nofile=20000:20000",
+        "--ulimit",
+        "nproc=4096:4096",
+        NATIVE_IMAGE,
+    ]);
+    assert_eq!(
+        (out.status.code(), text(&out.stdout)),
+        (Some(3), "native\n".to_owned())
+    );
+}
+
+// ---------------------------------------------------------------- CRI
+
+async fn cri(env: &Env) -> RuntimeServiceClient<Channel> {
+    let socket = env.containerd.clone();
+    let channel = Endpoint::try_from("http://[::]:50051")
+        .unwrap()
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let socket = socket.clone();
+            async move {
+                let stream = tokio::net::UnixStream::connect(socket).await?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        }))
+        .await
+        .expect("connect to containerd's CRI socket");
+    RuntimeServiceClient::new(channel)
+}
+
+/// What the kubelet sends for a host-network pod (no CNI needed) carrying
+/// the Wasm annotation, for RuntimeClass handler `youki`.
+fn pod_config(name: &str, log_dir: &Path) -> PodSandboxConfig {
+    PodSandboxConfig {
+        metadata: Some(PodSandboxMetadata {
+            name: name.to_owned(),
+            uid: unique_id("uid"),
+            namespace: "default".to_owned(),
+            attempt: 0,
+        }),
+        // empty for host-network pods: no private UTS namespace
+        hostname: String::new(),
+        log_directory: log_dir.to_str().unwrap().to_owned(),
+        annotations: HashMap::from([("module.wasm.image/variant".to_owned(), "compat".to_owned())]),
+        linux: Some(LinuxPodSandboxConfig {
+            security_context: Some(LinuxSandboxSecurityContext {
+                namespace_options: Some(NamespaceOption {
+                    network: NamespaceMode::Node as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+struct PodRun {
+    sandbox_pid: i64,
+    saw_running: bool,
+    exit_code: i32,
+    log: String,
+}
+
+/// One pod, the kubelet's way: RunPodSandbox, CreateContainer, StartContainer,
+/// ContainerStatus until exited, the CRI log file, StopPodSandbox, RemovePodSandbox.
+async fn run_wasm_pod(env: &Env, name: &str, sleep_seconds: u32) -> PodRun {
+    let mut client = cri(env).await;
+    let log_dir = env.workdir.join("pods").join(name);
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let config = pod_config(name, &log_dir);
+
+    let sandbox = client
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: "youki".to_owned(),
+        })
+        .await
+        .unwrap_or_else(|status| panic!("RunPodSandbox {name}: {status}"))
+        .into_inner()
+        .pod_sandbox_id;
+
+    let status = client
+        .pod_sandbox_status(PodSandboxStatusRequest {
+            pod_sandbox_id: sandbox.clone(),
+            verbose: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.status.as_ref().unwrap().state,
+        PodSandboxState::SandboxReady as i32
+    );
+    let info: serde_json::Value = serde_json::from_str(&status.info["info"]).unwrap();
+    let sandbox_pid = info["pid"].as_i64().expect("sandbox pid");
+
+    let container = client
+        .create_container(CreateContainerRequest {
+            pod_sandbox_id: sandbox.clone(),
+            config: Some(ContainerConfig {
+                metadata: Some(ContainerMetadata {
+                    name: "app".to_owned(),
+                    attempt: 0,
+                }),
+                image: Some(ImageSpec {
+                    image: WASM_IMAGE.to_owned(),
+                    ..Default::default()
+                }),
+                envs: vec![KeyValue {
+                    key: "SLEEP_TIME".to_owned(),
+                    value: sleep_seconds.to_string(),
+                }],
+                log_path: "app.log".to_owned(),
+                ..Default::default()
+            }),
+            sandbox_config: Some(config.clone()),
+        })
+        .await
+        .unwrap_or_else(|status| panic!("CreateContainer {name}: {status}"))
+        .into_inner()
+        .container_id;
+    client
+        .start_container(StartContainerRequest {
+            container_id: container.clone(),
+        })
+        .await
+        .unwrap_or_else(|status| panic!("StartContainer {name}: {status}"));
+
+    let mut saw_running = false;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let exit_code = loop {
+        let status = client
+            .container_status(ContainerStatusRequest {
+                container_id: container.clone(),
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap();
+        if status.state == ContainerState::ContainerRunning as i32 {
+            saw_running = true;
+        }
+        if status.state == ContainerState::ContainerExited as i32 {
+            break status.exit_code;
+        }
+        assert!(Instant::now() < deadline, "{name} did not exit");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let log = std::fs::read_to_string(log_dir.join("app.log")).unwrap_or_default();
+
+    client
+        .stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: sandbox.clone(),
+        })
+        .await
+        .unwrap_or_else(|status| panic!("StopPodSandbox {name}: {status}"));
+    client
+        .remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: sandbox,
+        })
+        .await
+        .unwrap_or_else(|status| panic!("RemovePodSandbox {name}: {status}"));
+    PodRun {
+        sandbox_pid,
+        saw_running,
+        exit_code,
+        log,
+    }
+}
+
+/// The message part of CRI log lines ("<time> stdout F <message>").
+fn cri_log_messages(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| l.splitn(4, ' ').nth(3))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_runs_a_wasm_pod_with_a_native_sandbox() {
+    let env = env();
+    let name = unique_id("pod-native");
+    let watch = {
+        let env = Env {
+            containerd: env.containerd.clone(),
+            workdir: env.workdir.clone(),
+        };
+        let name = name.clone();
+        tokio::spawn(async move { run_wasm_pod(&env, &name, 3).await })
+    };
+    // Find the sandbox through its state in youki's root while it runs.
+    // The runc shim keeps each namespace's state under Root/<namespace>.
+    let youki_root = env.workdir.join("youki-root/k8s.io");
+    // A native sandbox soon execs its pause process; a Wasm one would stay youki.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut sandbox_exe: Option<PathBuf> = None;
+    while !sandbox_exe
+        .as_ref()
+        .is_some_and(|exe| exe.ends_with("busybox"))
+        && Instant::now() < deadline
+    {
+        for entry in std::fs::read_dir(&youki_root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let state =
+                std::fs::read_to_string(entry.path().join("state.json")).unwrap_or_default();
+            let Ok(state) = serde_json::from_str::<serde_json::Value>(&state) else {
+                continue;
+            };
+            let annotations = &state["annotations"];
+            let ours = annotations["io.kubernetes.cri.container-type"] == "sandbox"
+                && annotations["io.kubernetes.cri.sandbox-name"] == name.as_str();
+            if let (true, "running", Some(pid)) = (
+                ours,
+                state["status"].as_str().unwrap_or_default(),
+                state["pid"].as_i64(),
+            ) {
+                sandbox_exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+                    .ok()
+                    .or(sandbox_exe);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pod = watch.await.unwrap();
+    assert!(pod.saw_running);
+    assert_eq!(pod.exit_code, 0);
+    assert!(pod.sandbox_pid > 0);
+    assert_eq!(
+        cri_log_messages(&pod.log),
+        [
+            "Hello, World!",
+            "Sleeping for 3 seconds",
+            "Goodbye after 3 seconds"
+        ]
+    );
+    let exe = sandbox_exe.expect("the pod's sandbox container was never seen running");
+    assert!(
+        exe.ends_with("busybox"),
+        "the sandbox runs {exe:?}, not the native pause process"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_runs_twenty_wasm_pods_at_once() {
+    let env = env();
+    let pods: Vec<_> = (0..20)
+        .map(|i| {
+            let env = Env {
+                containerd: env.containerd.clone(),
+                workdir: env.workdir.clone(),
+            };
+            tokio::spawn(async move { run_wasm_pod(&env, &unique_id(&format!("pod{i}")), 3).await })
+        })
+        .collect();
+    let mut ran = 0;
+    for pod in pods {
+        let pod = pod.await.unwrap();
+        assert!(pod.saw_running, "a pod never reached Running");
+        assert_eq!(pod.exit_code, 0);
+        assert_eq!(
+            cri_log_messages(&pod.log).first().map(String::as_str),
+            Some("Hello, World!")
+        );
+        ran += 1;
+    }
+    assert_eq!(ran, 20);
+}
