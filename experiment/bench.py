@@ -90,10 +90,12 @@ def python_rootfs():
 
 
 class Config:
-    """One way of running the workload: a runtime binary and a bundle recipe."""
+    """One way of running the workload: a runtime binary, a workload kind
+    (wasm, native, python) and a launch mode: the runtime called directly
+    (create + start), or containerd with the runc v2 shim (as Kubernetes does)."""
 
-    def __init__(self, name, runtime, kind, env=None):
-        self.name, self.runtime, self.kind = name, runtime, kind
+    def __init__(self, name, runtime, kind, env=None, mode="direct"):
+        self.name, self.runtime, self.kind, self.mode = name, runtime, kind, mode
         self.env = env or {}
 
     def spec(self, template):
@@ -183,6 +185,80 @@ def cgroup_pids(cgroup):
 
 
 # --------------------------------------------------------------------------
+# containerd with the runc v2 shim
+
+
+class Containerd:
+    """A private containerd: own config, root, state and socket; stopped and
+    removed by close(), also on failure."""
+
+    NAMESPACE = "bench"
+
+    def __init__(self, workdir):
+        self.dir = workdir / "containerd"
+        self.dir.mkdir(parents=True)
+        self.socket = self.dir / "containerd.sock"
+        config = self.dir / "config.toml"
+        config.write_text(
+            f'version = 2\nroot = "{self.dir}/root"\nstate = "{self.dir}/state"\n'
+            f'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+            f'[grpc]\n  address = "{self.socket}"\n')
+        self.log = open(self.dir / "containerd.log", "wb")
+        self.process = subprocess.Popen(["containerd", "--config", str(config)],
+                                        stdout=self.log, stderr=self.log)
+        for _ in range(100):
+            if self.socket.exists() and self.ctr("version", check=False).returncode == 0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("containerd did not start")
+
+    def ctr(self, *args, check=True, **kwargs):
+        return subprocess.run(["ctr", "--address", str(self.socket), "-n", self.NAMESPACE, *args],
+                              check=check, capture_output=True, **kwargs)
+
+    def import_image(self, archive):
+        self.ctr("images", "import", str(archive))
+
+    def close(self):
+        for task in self.ctr("tasks", "ls", "-q", check=False).stdout.decode().split():
+            self.ctr("tasks", "kill", "-s", "KILL", task, check=False)
+            self.ctr("tasks", "rm", "-f", task, check=False)
+        for container in self.ctr("containers", "ls", "-q", check=False).stdout.decode().split():
+            self.ctr("containers", "rm", container, check=False)
+        self.process.terminate()
+        self.process.wait(timeout=30)
+        self.log.close()
+        for line in reversed(Path("/proc/self/mounts").read_text().splitlines()):
+            target = line.split()[1]
+            if target.startswith(str(self.dir)):
+                subprocess.run(["umount", "-l", target], check=False)
+
+
+def build_image(kind, rootfs_files):
+    """An OCI archive of the workload, built offline with buildah, cached."""
+    archive = CACHE / f"image-{kind}.tar"
+    if archive.exists():
+        return archive
+    log(f"building the {kind} image with buildah")
+    name = f"localhost/youki-bench-{kind}:latest"
+    container = subprocess.run(["buildah", "from", "scratch"], check=True, capture_output=True,
+                               text=True).stdout.strip()
+    for source, dest in rootfs_files:
+        run(["buildah", "copy", "-q", container, str(source), dest], stdout=subprocess.DEVNULL)
+    entrypoint = {"wasm": '["/app.wasm"]', "native": '["/app"]',
+                  "python": '["/usr/bin/python3", "/app.py"]'}[kind]
+    run(["buildah", "config", "--entrypoint", entrypoint, "--env", "PATH=/usr/bin:/bin", container])
+    run(["buildah", "commit", "-q", "--rm", container, name], stdout=subprocess.DEVNULL)
+    run(["buildah", "push", "-q", name, f"oci-archive:{archive}.tmp:{name}"])
+    Path(f"{archive}.tmp").rename(archive)
+    return archive
+
+
+def image_name(kind):
+    return f"localhost/youki-bench-{kind}:latest"
+
+
+# --------------------------------------------------------------------------
 # One measurement: start N containers, wait, measure, tear down
 
 
@@ -191,16 +267,42 @@ def runtime_cmd(config, root, *args):
 
 
 def launch(config, root, bundle, cid, logdir):
+    """create + start, as a shim does. Output goes to files, not pipes: the
+    container inherits them and would hold a pipe open."""
     env = {**os.environ, **config.env}
-    out = open(logdir / f"{cid}.log", "wb")
-    try:
-        subprocess.run(runtime_cmd(config, root, "create", "--bundle", str(bundle), cid),
-                       stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                       env=env, check=True, timeout=120)
-        subprocess.run(runtime_cmd(config, root, "start", cid), stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, env=env, check=True, timeout=120)
-    finally:
-        out.close()
+    out_path, err_path = logdir / f"{cid}.log", logdir / f"{cid}.err"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        for args in (("create", "--bundle", str(bundle), cid), ("start", cid)):
+            code = subprocess.run(runtime_cmd(config, root, *args), stdin=subprocess.DEVNULL,
+                                  stdout=out, stderr=err, env=env, timeout=120).returncode
+            if code != 0:
+                raise RuntimeError(f"{config.name} {args[0]} {cid} failed: {err_path.read_text()}")
+
+
+def launch_containerd(config, containerd, cid, logdir):
+    """What the kubelet's containerd does: a runc v2 shim per container, with
+    our runtime as the shim's runc binary."""
+    args = ["run", "--detach", "--runtime", "io.containerd.runc.v2",
+            "--runc-binary", str(config.runtime), "--env", f"SLEEP_TIME={SLEEP_SECONDS}",
+            "--log-uri", f"file://{logdir / (cid + '.log')}"]
+    if config.kind == "wasm":
+        args += ["--annotation", "module.wasm.image/variant=compat"]
+    out = containerd.ctr(*args, image_name(config.kind), cid, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"ctr run {cid} failed: {out.stderr.decode()}")
+
+
+def containerd_pids(containerd):
+    pids = {}
+    for line in containerd.ctr("tasks", "ls").stdout.decode().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 2 and fields[1].isdigit():
+            pids[fields[0]] = int(fields[1])
+    return pids
+
+
+def parent_pid(pid):
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def state_pid(config, root, cid):
@@ -222,12 +324,13 @@ def teardown(config, root, ids):
             time.sleep(0.1)
 
 
-def measure(config, bundle, n, parallelism, workdir):
+def measure(config, bundle, n, parallelism, workdir, containerd):
     root = workdir / f"state-{config.name}"
     logdir = workdir / f"logs-{config.name}-{n}"
     shutil.rmtree(logdir, ignore_errors=True)
     logdir.mkdir(parents=True)
     ids = [f"b-{config.name}-{n}-{i}" for i in range(n)]
+    direct = config.mode == "direct"
 
     drop_caches()
     time.sleep(2)
@@ -235,13 +338,18 @@ def measure(config, bundle, n, parallelism, workdir):
     started = time.monotonic()
     try:
         with concurrent.futures.ThreadPoolExecutor(parallelism) as pool:
-            for future in [pool.submit(launch, config, root, bundle, cid, logdir) for cid in ids]:
-                future.result()
+            if direct:
+                jobs = [pool.submit(launch, config, root, bundle, cid, logdir) for cid in ids]
+            else:
+                jobs = [pool.submit(launch_containerd, config, containerd, cid, logdir) for cid in ids]
+            for job in jobs:
+                job.result()
         # Time until every container printed its first line.
         pending = set(ids)
         while pending:
             for cid in list(pending):
-                if (logdir / f"{cid}.log").stat().st_size > 0:
+                log_file = logdir / f"{cid}.log"
+                if log_file.exists() and log_file.stat().st_size > 0:
                     pending.discard(cid)
             if time.monotonic() - started > 600:
                 raise RuntimeError(f"{len(pending)} containers printed nothing in 600 s")
@@ -250,13 +358,16 @@ def measure(config, bundle, n, parallelism, workdir):
         time.sleep(3)  # settle
         after = meminfo()
 
+        pids = {cid: state_pid(config, root, cid) for cid in ids} if direct else containerd_pids(containerd)
         pss_total, usage_total, working_total = 0, 0, 0
         for cid in ids:
-            pid = state_pid(config, root, cid)
+            pid = pids.get(cid)
             if pid is None:
                 raise RuntimeError(f"container {cid} is gone")
             cgroup = memory_cgroup(pid)
             pss_total += sum(pss(p) for p in cgroup_pids(cgroup)) if cgroup else pss(pid)
+            if not direct:
+                pss_total += pss(parent_pid(pid))  # the container's runc v2 shim
             if cgroup:
                 usage, working = cgroup_usage(cgroup)
                 usage_total += usage
@@ -271,8 +382,22 @@ def measure(config, bundle, n, parallelism, workdir):
             "seconds_to_all_first_lines": first_lines,
         }
     finally:
-        teardown(config, root, ids)
+        if direct:
+            teardown(config, root, ids)
+        else:
+            teardown_containerd(containerd, ids)
         shutil.rmtree(logdir, ignore_errors=True)
+
+
+def teardown_containerd(containerd, ids):
+    for cid in ids:
+        containerd.ctr("tasks", "kill", "-s", "KILL", cid, check=False)
+    for cid in ids:
+        for _ in range(100):
+            if containerd.ctr("tasks", "rm", "-f", cid, check=False).returncode == 0:
+                break
+            time.sleep(0.1)
+        containerd.ctr("containers", "rm", cid, check=False)
 
 
 # --------------------------------------------------------------------------
@@ -376,18 +501,26 @@ def main():
     repetitions = 1 if args.smoke else args.repetitions
     wamr = build_youki("wasm-wamr")
     wasm, native = build_workloads()
+    runc = shutil.which("runc") or "runc"
     configs = [
         Config("youki-wamr", wamr, "wasm"),
         Config("youki-wamr-memfd", wamr, "wasm", {"YOUKI_FORCE_MEMFD_EXE": "1"}),
         Config("youki-native", wamr, "native"),
-        Config("runc-native", shutil.which("runc") or "runc", "native"),
+        Config("runc-native", runc, "native"),
+        Config("ctrd-youki-wamr", wamr, "wasm", mode="containerd"),
+        Config("ctrd-runc-native", runc, "native", mode="containerd"),
     ]
     if not args.smoke:
+        wasmtime, wasmer = build_youki("wasm-wasmtime"), build_youki("wasm-wasmer")
         configs += [
-            Config("youki-wasmtime", build_youki("wasm-wasmtime"), "wasm"),
-            Config("youki-wasmer", build_youki("wasm-wasmer"), "wasm"),
+            Config("youki-wasmtime", wasmtime, "wasm"),
+            Config("youki-wasmer", wasmer, "wasm"),
             Config("youki-python", wamr, "python"),
-            Config("runc-python", shutil.which("runc") or "runc", "python"),
+            Config("runc-python", runc, "python"),
+            Config("ctrd-youki-native", wamr, "native", mode="containerd"),
+            Config("ctrd-youki-wasmtime", wasmtime, "wasm", mode="containerd"),
+            Config("ctrd-youki-wasmer", wasmer, "wasm", mode="containerd"),
+            Config("ctrd-runc-python", runc, "python", mode="containerd"),
         ]
     if args.configs:
         wanted = args.configs.split(",")
@@ -403,18 +536,27 @@ def main():
     facts["parallelism"] = args.parallelism
     results = []
     interrupted = False
+    containerd = None
 
     def stop(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
     signal.signal(signal.SIGTERM, stop)
     try:
+        if any(c.mode == "containerd" for c in configs):
+            containerd = Containerd(workdir)
+            files = {"wasm": [(wasm, "/app.wasm")], "native": [(native, "/app")],
+                     "python": [(pyroot, "/")] if pyroot else []}
+            for kind in sorted({c.kind for c in configs if c.mode == "containerd"}):
+                containerd.import_image(build_image(kind, files[kind]))
+            facts["containerd"] = subprocess.run(["containerd", "--version"], capture_output=True,
+                                                 text=True).stdout.strip()
         for config in configs:
             bundle = make_bundle(config, workdir, wasm, native, pyroot, template)
             for n in sizes:
                 samples = []
                 for rep in range(repetitions):
                     log(f"{config.name}: N={n}, repetition {rep + 1}/{repetitions}")
-                    sample = measure(config, bundle, n, args.parallelism, workdir)
+                    sample = measure(config, bundle, n, args.parallelism, workdir, containerd)
                     samples.append(sample)
                     (out / "raw" / f"{config.name}-n{n}-r{rep + 1}.json").write_text(json.dumps(sample, indent=2))
                 results.append({"config": config.name, "n": n, "samples": samples,
@@ -423,6 +565,8 @@ def main():
         interrupted = True
         log("interrupted: cleaning up")
     finally:
+        if containerd:
+            containerd.close()
         shutil.rmtree(workdir, ignore_errors=True)
     if interrupted:
         sys.exit(130)

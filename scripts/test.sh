@@ -42,4 +42,11 @@ CARGO_TARGET_DIR="$engines_target" cargo build -p youki --features wasm-wamr,was
 step "end-to-end: engine selection"
 YOUKI_BIN="$engines_target/debug/youki" cargo test -p youki-e2e --test engines
 
+# The benchmark is not a test; its smoke mode (N=2, one repetition) checks
+# that it still runs end to end and cleans up after itself.
+step "benchmark smoke run (experiment/run.sh --smoke)"
+smoke_out=$(mktemp -d)
+experiment/run.sh --smoke --out "$smoke_out"
+rm -rf "$smoke_out"
+
 step "all tests passed"
