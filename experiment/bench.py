@@ -310,18 +310,21 @@ def state_pid(config, root, cid):
     return json.loads(out.stdout)["pid"] if out.returncode == 0 else None
 
 
-def teardown(config, root, ids):
-    for cid in ids:
-        subprocess.run(runtime_cmd(config, root, "kill", cid, "KILL"),
-                       capture_output=True, env={**os.environ, **config.env})
-    deadline = time.time() + 30
-    for cid in ids:
+def teardown(config, root, ids, parallelism):
+    env = {**os.environ, **config.env}
+
+    def remove(cid):
+        subprocess.run(runtime_cmd(config, root, "kill", cid, "KILL"), capture_output=True, env=env)
+        deadline = time.time() + 30
         while time.time() < deadline:
             out = subprocess.run(runtime_cmd(config, root, "delete", "--force", cid),
-                                 capture_output=True, env={**os.environ, **config.env})
+                                 capture_output=True, env=env)
             if out.returncode == 0:
-                break
+                return
             time.sleep(0.1)
+
+    with concurrent.futures.ThreadPoolExecutor(parallelism) as pool:
+        list(pool.map(remove, ids))
 
 
 def measure(config, bundle, n, parallelism, workdir, containerd):
@@ -383,21 +386,23 @@ def measure(config, bundle, n, parallelism, workdir, containerd):
         }
     finally:
         if direct:
-            teardown(config, root, ids)
+            teardown(config, root, ids, parallelism)
         else:
-            teardown_containerd(containerd, ids)
+            teardown_containerd(containerd, ids, parallelism)
         shutil.rmtree(logdir, ignore_errors=True)
 
 
-def teardown_containerd(containerd, ids):
-    for cid in ids:
+def teardown_containerd(containerd, ids, parallelism):
+    def remove(cid):
         containerd.ctr("tasks", "kill", "-s", "KILL", cid, check=False)
-    for cid in ids:
         for _ in range(100):
             if containerd.ctr("tasks", "rm", "-f", cid, check=False).returncode == 0:
                 break
             time.sleep(0.1)
         containerd.ctr("containers", "rm", cid, check=False)
+
+    with concurrent.futures.ThreadPoolExecutor(parallelism) as pool:
+        list(pool.map(remove, ids))
 
 
 # --------------------------------------------------------------------------

@@ -180,9 +180,10 @@ fn podman(args: &[&str]) -> Output {
     Command::new("podman").args(args).output().expect("podman")
 }
 
-/// `podman run` options for youki and this machine's rlimits.
-fn podman_run_args<'a>(youki: &'a str, name: &'a str) -> Vec<&'a str> {
-    vec![
+/// `podman run` options for youki and this machine's rlimits, and the Wasm
+/// annotation unless the container is native.
+fn podman_run_args<'a>(youki: &'a str, name: &'a str, wasm: bool) -> Vec<&'a str> {
+    let mut args = vec![
         "run",
         "--runtime",
         youki,
@@ -195,9 +196,11 @@ fn podman_run_args<'a>(youki: &'a str, name: &'a str) -> Vec<&'a str> {
         "nofile=20000:20000",
         "--ulimit",
         "nproc=4096:4096",
-        "--annotation",
-        "module.wasm.image/variant=compat",
-    ]
+    ];
+    if wasm {
+        args.extend_from_slice(&["--annotation", "module.wasm.image/variant=compat"]);
+    }
+    args
 }
 
 #[test]
@@ -205,7 +208,7 @@ fn podman_runs_the_wasm_image_with_logs_and_exit_code() {
     let youki = youki_bin();
     let youki = youki.to_str().unwrap();
     let name = unique_id("podman");
-    let mut args = podman_run_args(youki, &name);
+    let mut args = podman_run_args(youki, &name, true);
     args.extend_from_slice(&["--env", "SLEEP_TIME=1", WASM_IMAGE]);
     let out = podman(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -221,7 +224,7 @@ fn podman_runs_the_wasm_image_with_logs_and_exit_code() {
     assert!(podman(&["rm", &name]).status.success());
 
     let name = unique_id("podman42");
-    let mut args = podman_run_args(youki, &name);
+    let mut args = podman_run_args(youki, &name, true);
     args.extend_from_slice(&["--rm", EXIT42_IMAGE]);
     assert_eq!(podman(&args).status.code(), Some(42));
 }
@@ -231,7 +234,7 @@ fn podman_stop_ends_a_sleeping_module_without_waiting_for_sigkill() {
     let youki = youki_bin();
     let youki = youki.to_str().unwrap();
     let name = unique_id("podman-stop");
-    let mut args = podman_run_args(youki, &name);
+    let mut args = podman_run_args(youki, &name, true);
     args.extend_from_slice(&["--detach", "--env", "SLEEP_TIME=600", WASM_IMAGE]);
     let out = podman(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -254,19 +257,10 @@ fn podman_stop_ends_a_sleeping_module_without_waiting_for_sigkill() {
 #[test]
 fn podman_runs_a_native_image_through_youki() {
     let youki = youki_bin();
-    let out = podman(&[
-        "run",
-        "--rm",
-        "--runtime",
-        youki.to_str().unwrap(),
-        "--label",
-        "youki-e2e=1",
-        "--ulimit",
-        "nofile=20000:20000",
-        "--ulimit",
-        "nproc=4096:4096",
-        NATIVE_IMAGE,
-    ]);
+    let name = unique_id("podman-native");
+    let mut args = podman_run_args(youki.to_str().unwrap(), &name, false);
+    args.extend_from_slice(&["--rm", NATIVE_IMAGE]);
+    let out = podman(&args);
     assert_eq!(
         (out.status.code(), text(&out.stdout)),
         (Some(3), "native\n".to_owned())
