@@ -452,16 +452,18 @@ def plots(results, outdir):
         ("pss_per_container", "PSS per container (MiB)", MIB, "pss.png"),
         ("seconds_to_all_first_lines", "time until every container printed (s)", 1, "startup.png"),
     ]:
-        fig, ax = plt.subplots(figsize=(10, 5))
+        fig, ax = plt.subplots(figsize=(13, 5.5))
         width = 0.8 / max(len(configs), 1)
+        colors = plt.get_cmap("tab20").colors
         for i, config in enumerate(configs):
             values = [next((r["summary"][key]["median"] / scale for r in results
                             if r["config"] == config and r["n"] == n), 0) for n in sizes]
-            ax.bar([j + i * width for j in range(len(sizes))], values, width, label=config)
+            ax.bar([j + i * width for j in range(len(sizes))], values, width, label=config,
+                   color=colors[i % len(colors)])
         ax.set_xticks([j + width * (len(configs) - 1) / 2 for j in range(len(sizes))])
         ax.set_xticklabels([f"N={n}" for n in sizes])
         ax.set_ylabel(label)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
         ax.grid(axis="y", alpha=0.3)
         fig.tight_layout()
         fig.savefig(outdir / name, dpi=110)
@@ -498,7 +500,12 @@ def main():
     parser.add_argument("--parallelism", type=int, default=8)
     parser.add_argument("--configs", default="", help="comma-separated subset of configuration names")
     parser.add_argument("--out", default=str(HERE / "results" / time.strftime("%Y%m%d-%H%M%S")))
+    parser.add_argument("--replot", metavar="DIR", help="redraw the plots of a results folder and exit")
     args = parser.parse_args()
+    if args.replot:
+        results = json.loads((Path(args.replot) / "results.json").read_text())["results"]
+        log(f"plots: {plots(results, Path(args.replot))}")
+        return
     if os.geteuid() != 0:
         sys.exit("error: the benchmark runs containers and must run as root")
 
