@@ -134,6 +134,20 @@ impl Youki {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// `youki create` of `bundle` as `id` must fail without a panic and leave
+    /// no state directory and no cgroup behind; returns youki's stderr.
+    pub fn create_fails_cleanly(&self, bundle: &Bundle, id: &str) -> String {
+        let err = self.fails(&["create", "--bundle", bundle.path_str(), id]);
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!self.has_state(id), "state left behind for {id}");
+        assert_eq!(
+            cgroups_named(id),
+            Vec::<PathBuf>::new(),
+            "cgroups left behind for {id}"
+        );
+        err
+    }
+
     pub fn state(&self, id: &str) -> Value {
         serde_json::from_str(&self.ok(&["state", id])).expect("state prints JSON")
     }
@@ -330,7 +344,7 @@ pub fn v1_cgroup_dir(pid: i32, controller: &str) -> PathBuf {
 }
 
 /// Every cgroup directory named after `id`, anywhere in the v1 and v2 trees.
-pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
+fn cgroups_named(id: &str) -> Vec<PathBuf> {
     let out = Command::new("find")
         .args(["/sys/fs/cgroup", "-maxdepth", "4", "-type", "d", "-name"])
         .arg(format!("*{id}*"))

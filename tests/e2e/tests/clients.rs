@@ -28,6 +28,7 @@ const NATIVE_IMAGE: &str = "localhost/youki-e2e-native:latest";
 
 /// The environment scripts/test-clients.sh sets up; without it these tests
 /// would test nothing, so they fail.
+#[derive(Clone)]
 struct Env {
     containerd: PathBuf,
     workdir: PathBuf,
@@ -442,10 +443,7 @@ async fn cri_runs_a_wasm_pod_with_a_native_sandbox() {
     let env = env();
     let name = unique_id("pod-native");
     let watch = {
-        let env = Env {
-            containerd: env.containerd.clone(),
-            workdir: env.workdir.clone(),
-        };
+        let env = env.clone();
         let name = name.clone();
         tokio::spawn(async move { run_wasm_pod(&env, &name, 3).await })
     };
@@ -509,10 +507,7 @@ async fn cri_runs_twenty_wasm_pods_at_once() {
     let env = env();
     let pods: Vec<_> = (0..20)
         .map(|i| {
-            let env = Env {
-                containerd: env.containerd.clone(),
-                workdir: env.workdir.clone(),
-            };
+            let env = env.clone();
             tokio::spawn(async move { run_wasm_pod(&env, &unique_id(&format!("pod{i}")), 3).await })
         })
         .collect();

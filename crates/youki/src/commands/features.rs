@@ -19,6 +19,13 @@ const HOOKS: [&str; 6] = [
     "poststop",
 ];
 
+/// Seccomp filter flags youki knows, and supports: the same list.
+const SECCOMP_FLAGS: [&str; 3] = [
+    "SECCOMP_FILTER_FLAG_LOG",
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_TSYNC",
+];
+
 const MOUNT_OPTIONS: [&str; 48] = [
     "async",
     "atime",
@@ -127,24 +134,8 @@ pub fn features(_: liboci_cli::Features) -> Result<()> {
                 Arch::ScmpArchX86_64,
                 Arch::ScmpArchX32,
             ])
-            .known_flags(
-                [
-                    "SECCOMP_FILTER_FLAG_LOG",
-                    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                    "SECCOMP_FILTER_FLAG_TSYNC",
-                ]
-                .map(String::from)
-                .to_vec(),
-            )
-            .supported_flags(
-                [
-                    "SECCOMP_FILTER_FLAG_LOG",
-                    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
-                    "SECCOMP_FILTER_FLAG_TSYNC",
-                ]
-                .map(String::from)
-                .to_vec(),
-            )
+            .known_flags(SECCOMP_FLAGS.map(String::from).to_vec())
+            .supported_flags(SECCOMP_FLAGS.map(String::from).to_vec())
             .build()?
     } else {
         SeccompBuilder::default().enabled(false).build()?

@@ -6,7 +6,7 @@
 //! anyone. `exec` then only runs `_start`. See docs/wamr.md for the behaviour.
 
 use std::cell::RefCell;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use libwamr::{Instance, InstanceConfig, Outcome, Runtime, WASM_PAGE_SIZE, WasiConfig};
@@ -39,28 +39,35 @@ pub fn get_executor() -> Box<dyn Executor> {
     Box::new(WamrExecutor {})
 }
 
+/// A module instantiated for the container, ready to run.
+struct Prepared {
+    instance: Instance<'static>,
+    /// The module's path, for messages.
+    module: PathBuf,
+}
+
 thread_local! {
-    /// The instance `validate` prepared, for `exec` in the same process.
-    static PREPARED: RefCell<Option<Instance<'static>>> = const { RefCell::new(None) };
+    /// What `validate` prepared, for `exec` in the same process.
+    static PREPARED: RefCell<Option<Prepared>> = const { RefCell::new(None) };
 }
 
 impl Executor for WamrExecutor {
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        let instance = prepare(spec).map_err(ExecutorValidationError::ArgValidationError)?;
-        PREPARED.with(|prepared| *prepared.borrow_mut() = Some(instance));
+        let ready = prepare(spec).map_err(ExecutorValidationError::ArgValidationError)?;
+        PREPARED.with(|prepared| *prepared.borrow_mut() = Some(ready));
         Ok(())
     }
 
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         let prepared = PREPARED.with(|prepared| prepared.borrow_mut().take());
-        let mut instance = match prepared {
-            Some(instance) => instance,
+        let Prepared {
+            mut instance,
+            module,
+        } = match prepared {
+            Some(ready) => ready,
             None => prepare(spec).map_err(ExecutorError::Other)?,
         };
         end_on_termination_signals().map_err(ExecutorError::Other)?;
-        let module = WasmProcess::from_spec(spec)
-            .map_err(ExecutorError::Other)?
-            .module;
         let code = match instance.run_start() {
             Ok(Outcome::Exited(code)) => code,
             Ok(Outcome::Trapped(message)) => {
@@ -79,7 +86,7 @@ impl Executor for WamrExecutor {
 }
 
 /// Loads, checks and instantiates the container's module.
-fn prepare(spec: &Spec) -> Result<Instance<'static>, String> {
+fn prepare(spec: &Spec) -> Result<Prepared, String> {
     let process = WasmProcess::from_spec(spec)?;
     let config = instance_config(spec)?;
     let bytes = read_module(&process.module).map_err(|reason| process.load_error(reason))?;
@@ -105,9 +112,13 @@ fn prepare(spec: &Spec) -> Result<Instance<'static>, String> {
         // relative paths resolve against "/" (docs/wamr.md).
         .preopen("/", "/")
         .stdio(0, 1, 2);
-    module
+    let instance = module
         .instantiate(&wasi, &config)
-        .map_err(|err| process.load_error(err))
+        .map_err(|err| process.load_error(err))?;
+    Ok(Prepared {
+        instance,
+        module: process.module,
+    })
 }
 
 /// The module's bytes: a binary module as is, a `.wat` file compiled.
