@@ -28,6 +28,9 @@ use std::sync::OnceLock;
 
 use wamrx_sys as sys;
 
+mod layout;
+pub use layout::MemoryLimits;
+
 /// WAMR's exception text for `proc_exit`, which is how WASI programs end.
 const PROC_EXIT_EXCEPTION: &str = "wasi proc exit";
 
@@ -53,8 +56,16 @@ pub enum Error {
     OutOfMemory,
     #[error("instantiation failed: {0}")]
     Instantiate(String),
+    /// Guest code that runs while instantiating (a start section, a
+    /// reactor's `_initialize`) trapped; WAMR's message says why.
+    #[error("trapped while instantiating: {0}")]
+    StartTrapped(String),
     #[error("the module exports no _start function (not a wasi command)")]
     NoStart,
+    #[error(
+        "the module's _start takes {params} parameters and returns {results} values; a wasi command's takes and returns none"
+    )]
+    StartSignature { params: u32, results: u32 },
     #[error("could not create an execution environment")]
     ExecEnv,
 }
@@ -99,6 +110,8 @@ impl Runtime {
     /// Loads a module from its binary form. WAMR's error text is kept in the error.
     pub fn load(&self, bytes: Vec<u8>) -> Result<Module<'_>, Error> {
         let mut bytes = bytes.into_boxed_slice();
+        // Read before WAMR sees the bytes: its loader may write into them.
+        let memory = layout::memory_limits(&bytes);
         let len = u32::try_from(bytes.len()).map_err(|_| Error::ModuleTooLarge(bytes.len()))?;
         let mut error = [0 as c_char; ERROR_BUF_LEN];
         // SAFETY: the buffer pointer and length describe `bytes`, which the
@@ -113,14 +126,19 @@ impl Runtime {
                 ERROR_BUF_LEN as u32,
             )
         };
-        match NonNull::new(raw) {
-            Some(raw) => Ok(Module {
-                raw,
-                _bytes: bytes,
-                _runtime: PhantomData,
-            }),
-            None => Err(Error::Load(c_text(&error))),
-        }
+        let Some(raw) = NonNull::new(raw) else {
+            return Err(Error::Load(c_text(&error)));
+        };
+        let mut module = Module {
+            raw,
+            memory: None,
+            bytes,
+            _runtime: PhantomData,
+        };
+        // WAMR accepted the module, so its sections are well formed; if not,
+        // dropping `module` unloads it.
+        module.memory = memory.map_err(Error::Load)?;
+        Ok(module)
     }
 }
 
@@ -128,8 +146,9 @@ impl Runtime {
 #[derive(Debug)]
 pub struct Module<'rt> {
     raw: NonNull<sys::WASMModuleCommon>,
+    memory: Option<MemoryLimits>,
     // WAMR's loader keeps pointers into the module's bytes.
-    _bytes: Box<[u8]>,
+    bytes: Box<[u8]>,
     _runtime: PhantomData<&'rt Runtime>,
 }
 
@@ -295,18 +314,56 @@ impl<'rt> Module<'rt> {
 
     /// Whether the module exports a function named `name`.
     pub fn exports_function(&self, name: &str) -> bool {
+        self.exported_function_arity(name).is_some()
+    }
+
+    /// The number of parameters and results of the exported function `name`.
+    fn exported_function_arity(&self, name: &str) -> Option<(u32, u32)> {
         // SAFETY: `raw` is a live module.
         let count = unsafe { sys::wasm_runtime_get_export_count(self.raw.as_ptr()) };
-        (0..count.max(0)).any(|index| {
+        (0..count.max(0)).find_map(|index| {
             let mut export = sys::wasm_export_t::default();
             // SAFETY: `index` is in range and `export` is a valid out-pointer.
             unsafe { sys::wasm_runtime_get_export_type(self.raw.as_ptr(), index, &mut export) };
             // SAFETY: WAMR fills the name with a nul-terminated string owned
             // by the live module.
             let export_name = unsafe { CStr::from_ptr(export.name) };
-            export.kind == sys::WASM_IMPORT_EXPORT_KIND_FUNC
-                && export_name.to_bytes() == name.as_bytes()
+            if export.kind != sys::WASM_IMPORT_EXPORT_KIND_FUNC
+                || export_name.to_bytes() != name.as_bytes()
+            {
+                return None;
+            }
+            // SAFETY: for a function export WAMR sets `func_type`, a type
+            // owned by the live module.
+            let arity = unsafe {
+                let func_type = export.u.func_type;
+                (
+                    sys::wasm_func_type_get_param_count(func_type),
+                    sys::wasm_func_type_get_result_count(func_type),
+                )
+            };
+            Some(arity)
         })
+    }
+
+    /// Checks that the module is a WASI command: it exports `_start`, a
+    /// function that takes and returns nothing. Runs no guest code.
+    pub fn check_command(&self) -> Result<(), Error> {
+        match self.exported_function_arity("_start") {
+            None => Err(Error::NoStart),
+            Some((0, 0)) => Ok(()),
+            Some((params, results)) => Err(Error::StartSignature { params, results }),
+        }
+    }
+
+    /// The limits of the module's linear memory, exported or not.
+    pub fn memory(&self) -> Option<MemoryLimits> {
+        self.memory
+    }
+
+    /// The size of the module's binary, which stays in memory while it is loaded.
+    pub fn binary_size(&self) -> usize {
+        self.bytes.len()
     }
 
     /// Instantiates the module with a WASI environment. Fails on imports that
@@ -397,8 +454,21 @@ impl<'rt> Module<'rt> {
                 stack_size: config.stack_size,
                 _module: PhantomData,
             }),
-            None => Err(Error::Instantiate(c_text(&error))),
+            None => Err(instantiation_error(c_text(&error))),
         }
+    }
+}
+
+/// WAMR reports both kinds of instantiation failure in one buffer: its own
+/// (`WASM module instantiate failed: <reason>`) and a trap of guest code run
+/// while instantiating (`... failed: Exception: <reason>`).
+fn instantiation_error(text: String) -> Error {
+    let reason = text
+        .strip_prefix("WASM module instantiate failed: ")
+        .unwrap_or(&text);
+    match reason.strip_prefix("Exception: ") {
+        Some(trap) => Error::StartTrapped(trap.to_owned()),
+        None => Error::Instantiate(text),
     }
 }
 
@@ -571,6 +641,47 @@ mod tests {
         assert_eq!(
             run(wat, WasiConfig::new(), InstanceConfig::default()),
             Err(Error::NoStart)
+        );
+    }
+
+    #[test]
+    fn a_command_needs_a_start_without_parameters_or_results() {
+        let library = r#"(module (memory (export "memory") 1) (func (export "main")))"#;
+        assert_eq!(module(library).check_command(), Err(Error::NoStart));
+        // WAMR's loader refuses a WASI `_start` of another type itself.
+        let typed = r#"(module (memory (export "memory") 1)
+            (func (export "_start") (param i32) (result i32) local.get 0))"#;
+        let err = Runtime::global()
+            .unwrap()
+            .load(wat::parse_str(typed).unwrap())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("_start function is wrong"),
+            "{err}"
+        );
+        assert_eq!(module(EXIT_WITH).check_command(), Ok(()));
+    }
+
+    #[test]
+    fn loading_runs_no_guest_code_and_a_start_section_trap_is_reported() {
+        // The start section traps, so only instantiating can run it.
+        let wat = r#"(module (memory (export "memory") 2 5) (func $boom unreachable) (start $boom)
+            (func (export "_start")))"#;
+        let module = module(wat);
+        assert_eq!(module.check_command(), Ok(()));
+        assert_eq!(
+            module.memory(),
+            Some(MemoryLimits {
+                initial_pages: 2,
+                max_pages: Some(5)
+            })
+        );
+        let err = module
+            .instantiate(&WasiConfig::new(), &InstanceConfig::default())
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::StartTrapped(reason) if reason == "unreachable"),
+            "{err:?}"
         );
     }
 
