@@ -3,13 +3,16 @@
 //! therefore re-executes itself, first thing, from a file nothing can write:
 //!
 //! 1. **A read-only overlayfs** (runc 1.2's approach): the directory holding
-//!    the binary becomes the lower layer of an overlay mounted with the new
-//!    mount API (fsopen/fsconfig/fsmount) as a *detached* mount, attached to no
-//!    mount namespace, and youki re-executes from a file descriptor into it.
-//!    The overlay has no upper layer and is mounted read-only, so opening
-//!    `/proc/<pid>/exe` for writing fails with EROFS; and because overlayfs
-//!    maps the lower file's pages, every container shares the host binary's
-//!    page cache instead of holding a copy.
+//!    the binary and an empty root-only directory become the two lower layers
+//!    of an overlay mounted with the new mount API (fsopen/fsconfig/fsmount)
+//!    as a *detached* mount, attached to no mount namespace, and youki
+//!    re-executes from a file descriptor into it. The overlay has no upper
+//!    layer and is mounted read-only, so opening `/proc/<pid>/exe` for
+//!    writing fails with EROFS; and because overlayfs maps the lower file's
+//!    pages, every container shares the host binary's page cache instead of
+//!    holding a copy. Both layers are real directories of the mount
+//!    namespace: overlayfs accepts a layer on a detached mount (an anonymous
+//!    tmpfs, say) only from Linux 6.15, and this must work from 5.2 on.
 //! 2. **A sealed memfd copy** (what youki did before), where the kernel or
 //!    the privileges do not allow the overlay (before Linux 5.2, no overlayfs,
 //!    rootless). Safe, but each process that keeps running youki's code, such
@@ -19,7 +22,7 @@
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -38,6 +41,12 @@ const OVERLAY_TRIED_ENV: &str = "_YOUKI_EXE_OVERLAY_TRIED";
 /// Why the overlay was not used, carried across the memfd re-exec for the log.
 const OVERLAY_ERROR_ENV: &str = "_YOUKI_EXE_OVERLAY_ERROR";
 
+/// The overlay's second lower layer: an empty directory only root can write,
+/// created once and kept (it holds nothing and is shared by every youki),
+/// under the first of these directories that exists.
+const EMPTY_LAYER_NAME: &str = "youki-exe-empty-layer";
+const EMPTY_LAYER_PARENTS: [&str; 2] = ["/run", "/tmp"];
+
 const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
 
 /// How the running binary is protected.
@@ -51,6 +60,9 @@ pub enum Protection {
 /// Returns only when the running binary is protected.
 pub fn ensure() -> Result<Protection> {
     if let Some(protection) = current() {
+        // SAFETY: main calls this first, while the process has one thread.
+        // The marker is for this process only, not for what youki starts.
+        unsafe { std::env::remove_var(OVERLAY_TRIED_ENV) };
         return Ok(protection);
     }
     let forced = std::env::var_os(FORCE_MEMFD_ENV).is_some_and(|v| v == "1");
@@ -65,18 +77,45 @@ pub fn ensure() -> Result<Protection> {
     reexec_from_memfd(&overlay_error)
 }
 
-/// How the running binary is protected, if it is.
+/// How the running binary is protected, if it is. An overlay counts only if
+/// it is one youki made: read-only, detached (mounted nowhere in this mount
+/// namespace, which only a holder of its mount fd can arrange), and entered
+/// through youki's own re-exec.
 pub fn current() -> Option<Protection> {
     if pentacle::is_sealed() {
         return Some(Protection::SealedMemfd);
     }
-    let exe = File::open("/proc/self/exe").ok()?;
+    // Only youki's own re-exec sets the marker.
+    std::env::var_os(OVERLAY_TRIED_ENV)?;
+    let exe = rustix::fs::open(
+        "/proc/self/exe",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
     let on_overlay = rustix::fs::fstatfs(&exe).ok()?.f_type as i64 == OVERLAYFS_SUPER_MAGIC;
     let read_only = rustix::fs::fstatvfs(&exe)
         .ok()?
         .f_flag
         .contains(StatVfsMountFlags::RDONLY);
-    (on_overlay && read_only).then_some(Protection::ReadOnlyOverlay)
+    let detached = !is_attached(exe.as_fd()).ok()?;
+    (on_overlay && read_only && detached).then_some(Protection::ReadOnlyOverlay)
+}
+
+/// Whether the mount `fd` is on is attached to this process's mount namespace.
+fn is_attached(fd: BorrowedFd<'_>) -> Result<bool> {
+    let fdinfo = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))
+        .context("cannot read fdinfo")?;
+    let mount_id = fdinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("mnt_id:"))
+        .map(str::trim)
+        .context("fdinfo has no mnt_id")?;
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").context("cannot read mountinfo")?;
+    Ok(mountinfo
+        .lines()
+        .any(|line| line.split(' ').next() == Some(mount_id)))
 }
 
 /// Logs, once logging is set up, which protection is in force.
@@ -119,25 +158,19 @@ fn reexec_from_overlay() -> Result<std::convert::Infallible> {
 
 /// Opens `dir/name` through a new read-only overlay whose only content is `dir`.
 fn open_on_readonly_overlay(dir: &Path, name: &Path) -> Result<OwnedFd> {
-    let dir_fd = rustix::fs::open(
-        dir,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .with_context(|| format!("cannot open {}", dir.display()))?;
-    // overlayfs without an upper layer needs two lower layers: the second is
-    // an empty tmpfs, itself detached.
-    let empty = detached_mount("tmpfs", &[])?;
+    let [binary_dir, empty] = lower_layers(dir)?;
     let lowerdir = format!(
         "/proc/self/fd/{}:/proc/self/fd/{}",
-        dir_fd.as_raw_fd(),
+        binary_dir.as_raw_fd(),
         empty.as_raw_fd()
     );
-    let overlay = detached_mount("overlay", &[("lowerdir", &lowerdir)])?;
+    // xino=off: the overlay needs no inode numbers of its own, and the
+    // default may fail or warn where the layers' file systems differ.
+    let overlay = detached_mount("overlay", &[("lowerdir", &lowerdir), ("xino", "off")])?;
     let exe = rustix::fs::openat(
         overlay.as_fd(),
         name,
-        OFlags::RDONLY | OFlags::CLOEXEC,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .with_context(|| format!("cannot open {} on the overlay", name.display()))?;
@@ -146,6 +179,55 @@ fn open_on_readonly_overlay(dir: &Path, name: &Path) -> Result<OwnedFd> {
         bail!("the overlay is not read-only");
     }
     Ok(exe)
+}
+
+/// The overlay's lower layers, as `O_PATH` descriptors of real directories:
+/// the binary's directory, then the empty layer. overlayfs without an upper
+/// layer needs two.
+fn lower_layers(binary_dir: &Path) -> Result<[OwnedFd; 2]> {
+    let binary_dir = rustix::fs::open(
+        binary_dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("cannot open {}", binary_dir.display()))?;
+    let parent = EMPTY_LAYER_PARENTS
+        .iter()
+        .map(Path::new)
+        .find(|parent| parent.is_dir())
+        .context("no directory for the empty overlay layer")?;
+    Ok([binary_dir, empty_layer(&parent.join(EMPTY_LAYER_NAME))?])
+}
+
+/// Opens the empty layer at `path`, creating it if needed, and checks that
+/// it is what it must be: a real directory (not a link), owned by root,
+/// writable by root alone, and empty. Anything in it would show through the
+/// overlay next to the binary.
+fn empty_layer(path: &Path) -> Result<OwnedFd> {
+    match rustix::fs::mkdir(path, Mode::RWXU) {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+        Err(err) => return Err(err).with_context(|| format!("cannot create {}", path.display())),
+    }
+    let dir = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("cannot open {}", path.display()))?;
+    let stat = rustix::fs::fstat(&dir)?;
+    if stat.st_uid != 0 || stat.st_mode & 0o022 != 0 {
+        bail!(
+            "{} must be owned by root and writable by root alone",
+            path.display()
+        );
+    }
+    let mut entries = rustix::fs::Dir::read_from(&dir)?;
+    let is_empty = entries
+        .all(|entry| entry.is_ok_and(|entry| matches!(entry.file_name().to_bytes(), b"." | b"..")));
+    if !is_empty {
+        bail!("{} must be empty", path.display());
+    }
+    Ok(dir)
 }
 
 /// A new file system of type `fs`, mounted read-only, nosuid and nodev at no
@@ -184,4 +266,45 @@ fn reexec_from_memfd(overlay_error: &str) -> Result<Protection> {
 
 fn c_string(value: OsString) -> Result<CString> {
     CString::new(value.as_bytes()).context("argument or environment contains a nul byte")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// overlayfs takes layers on detached mounts only from Linux 6.15: both
+    /// layers must be directories attached to the mount namespace, so that
+    /// the overlay works on the LTS kernels (5.15, 6.1, 6.8) too.
+    #[test]
+    fn lower_layers_are_attached_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        for layer in lower_layers(dir.path()).unwrap() {
+            assert!(is_attached(layer.as_fd()).unwrap());
+        }
+        // A detached mount, as the layer used to be, is told apart (this
+        // needs root, as the whole suite does).
+        let detached = detached_mount("tmpfs", &[]).unwrap();
+        assert!(!is_attached(detached.as_fd()).unwrap());
+    }
+
+    #[test]
+    fn the_empty_layer_must_be_empty_and_root_only() {
+        let parent = tempfile::tempdir().unwrap();
+        let path = parent.path().join("layer");
+        empty_layer(&path).unwrap();
+        // Created once, then reused.
+        empty_layer(&path).unwrap();
+        std::fs::write(path.join("youki"), "not the binary").unwrap();
+        let err = empty_layer(&path).unwrap_err().to_string();
+        assert!(err.contains("must be empty"), "{err}");
+        std::fs::remove_file(path.join("youki")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = empty_layer(&path).unwrap_err().to_string();
+        assert!(err.contains("writable by root alone"), "{err}");
+        // A link is not followed.
+        let link = parent.path().join("link");
+        std::os::unix::fs::symlink(parent.path(), &link).unwrap();
+        assert!(empty_layer(&link).is_err());
+    }
 }
