@@ -67,6 +67,17 @@ pub fn logs_on_stderr() -> bool {
     LOGS_ON_STDERR.load(Ordering::Relaxed)
 }
 
+/// Set once a process stops logging for good (see [`end`]).
+static LOGGING_ENDED: AtomicBool = AtomicBool::new(false);
+
+/// Stops logging in this process for good. A Wasm container's init calls it
+/// before it closes youki's file descriptors and hands the process to the
+/// guest: from then on the log file's descriptor is gone, its number may be
+/// reused by a file of the guest, and stderr belongs to the guest.
+pub fn end() {
+    LOGGING_ENDED.store(true, Ordering::SeqCst);
+}
+
 pub fn init(global: &GlobalOpts, extend: &YoukiExtendOpts) -> Result<()> {
     LOGS_ON_STDERR.store(
         global.log.is_none() && !extend.systemd_log,
@@ -101,8 +112,10 @@ pub fn init(global: &GlobalOpts, extend: &YoukiExtendOpts) -> Result<()> {
         }
     };
 
+    let not_ended =
+        tracing_subscriber::filter::filter_fn(|_| !LOGGING_ENDED.load(Ordering::SeqCst));
     tracing_subscriber::registry()
-        .with(layer.with_filter(level))
+        .with(layer.with_filter(level).with_filter(not_ended))
         .try_init()
         .context("failed to install the log subscriber")
 }

@@ -178,6 +178,54 @@ impl Youki {
         }
     }
 
+    /// `youki create` then `youki start` of `bundle` as `id`, as containerd's
+    /// shim drives youki; waits for the container's init and returns its exit
+    /// status the way a shell reports it (128 + signal for a killed one).
+    ///
+    /// The test process becomes a child subreaper, as the shim is, so that
+    /// the init, orphaned when `youki create` exits, is reparented to it.
+    pub fn create_start_and_wait(&self, bundle: &Bundle, id: &str) -> i32 {
+        nix::sys::prctl::set_child_subreaper(true).expect("become a child subreaper");
+        self.ok(&["create", "--bundle", bundle.path_str(), id]);
+        let pid = nix::unistd::Pid::from_raw(self.pid(id));
+        self.ok(&["start", id]);
+        match nix::sys::wait::waitpid(pid, None).expect("wait for the container's init") {
+            nix::sys::wait::WaitStatus::Exited(_, code) => code,
+            nix::sys::wait::WaitStatus::Signaled(_, signal, _) => 128 + signal as i32,
+            other => panic!("unexpected wait status {other:?}"),
+        }
+    }
+
+    /// Starts `youki run` of `bundle`, whose module is the thesis workload
+    /// told to sleep 60 s, waits for its "Sleeping" line, sends `signal` to
+    /// youki (which forwards it to the container, as a shell or shim would),
+    /// and returns the exit code and how long the container took to end.
+    pub fn signal_sleeping_module(
+        &self,
+        bundle: &Bundle,
+        signal: nix::sys::signal::Signal,
+    ) -> (i32, std::time::Duration) {
+        use std::io::{BufRead, BufReader};
+        bundle.edit(|spec| spec["process"]["env"] = serde_json::json!(["SLEEP_TIME=60"]));
+        let id = unique_id("signal");
+        let mut child = self
+            .command(&["run", "--bundle", bundle.path_str(), &id])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn youki run");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "Hello, World!");
+        assert_eq!(lines.next().unwrap().unwrap(), "Sleeping for 60 seconds");
+        let sent = std::time::Instant::now();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        let status = child.wait().unwrap();
+        (
+            status.code().expect("youki exited normally"),
+            sent.elapsed(),
+        )
+    }
+
     /// Whether the state directory of `id` exists.
     pub fn has_state(&self, id: &str) -> bool {
         self.state.path().join(id).exists()

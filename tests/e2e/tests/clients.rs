@@ -511,7 +511,7 @@ async fn cri_runs_twenty_wasm_pods_at_once() {
             tokio::spawn(async move { run_wasm_pod(&env, &unique_id(&format!("pod{i}")), 3).await })
         })
         .collect();
-    let mut ran = 0;
+    let mut sandboxes = std::collections::BTreeSet::new();
     for pod in pods {
         let pod = pod.await.unwrap();
         assert!(pod.saw_running, "a pod never reached Running");
@@ -520,7 +520,8 @@ async fn cri_runs_twenty_wasm_pods_at_once() {
             cri_log_messages(&pod.log).first().map(String::as_str),
             Some("Hello, World!")
         );
-        ran += 1;
+        sandboxes.insert(pod.sandbox_pid);
     }
-    assert_eq!(ran, 20);
+    // Twenty pods, each with a sandbox of its own.
+    assert_eq!(sandboxes.len(), 20, "{sandboxes:?}");
 }

@@ -84,3 +84,92 @@ fn every_engine_keeps_the_exit_code_and_reports_traps() {
         assert_eq!(run_logged(&youki, &trap).0, 134, "{engine}");
     }
 }
+
+/// As PID 1 of its PID namespace a Wasm init sees SIGTERM and SIGINT only if
+/// it handles them: every engine must end at once with 128 + the signal, so
+/// that `podman stop` and pod deletion do not wait for SIGKILL.
+#[test]
+fn every_engine_ends_at_once_on_sigterm_and_sigint() {
+    use nix::sys::signal::Signal;
+    let youki = youki();
+    for engine in ["wamr", "wasmtime", "wasmer"] {
+        for (signal, expected) in [(Signal::SIGTERM, 143), (Signal::SIGINT, 130)] {
+            let bundle = Bundle::empty(&youki, &["/thesis.wasm"]);
+            bundle.add_fixture("thesis.wasm", "thesis.wasm");
+            bundle.annotate("run.oci.handler", engine);
+            let (code, elapsed) = youki.signal_sleeping_module(&bundle, signal);
+            assert_eq!(code, expected, "{engine} {signal}");
+            assert!(
+                elapsed < std::time::Duration::from_secs(1),
+                "{engine} {signal}: took {elapsed:?}"
+            );
+        }
+    }
+}
+
+/// Every engine hands the init to the guest the same way: what youki held
+/// while the container was created (its log file, its sockets) is closed
+/// once the module runs. The engine's own descriptors may be new.
+#[test]
+fn every_engine_closes_youkis_descriptors_before_the_guest_runs() {
+    let youki = youki();
+    for engine in ["wamr", "wasmtime", "wasmer"] {
+        let bundle = Bundle::empty(&youki, &["/thesis.wasm"]);
+        bundle.add_fixture("thesis.wasm", "thesis.wasm");
+        bundle.annotate("run.oci.handler", engine);
+        bundle.edit(|spec| spec["process"]["env"] = serde_json::json!(["SLEEP_TIME=60"]));
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let log_path = log.path().to_str().unwrap();
+        let id = unique_id("fds");
+        youki.ok(&[
+            "--log",
+            log_path,
+            "create",
+            "--bundle",
+            bundle.path_str(),
+            &id,
+        ]);
+        let pid = youki.pid(&id);
+        let youkis = descriptors_above_stdio(pid);
+        assert!(
+            youkis.iter().any(|target| target == log_path),
+            "{engine}: {youkis:?}"
+        );
+        assert!(
+            youkis.iter().any(|target| target.starts_with("socket:")),
+            "{youkis:?}"
+        );
+
+        youki.ok(&["start", &id]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let left = loop {
+            let now = descriptors_above_stdio(pid);
+            let left: Vec<&String> = youkis
+                .iter()
+                .filter(|target| now.contains(target))
+                .collect();
+            if left.is_empty() || std::time::Instant::now() > deadline {
+                break left.into_iter().cloned().collect::<Vec<_>>();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert_eq!(youki.status(&id), "running", "{engine}");
+        youki.ok(&["delete", "--force", &id]);
+        assert_eq!(left, Vec::<String>::new(), "{engine}");
+    }
+}
+
+/// What the descriptors above 2 of a process name, read from the host; but
+/// the container's root ("/"), which youki and every engine hold a handle of.
+fn descriptors_above_stdio(pid: i32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let fd: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(entry.path()).ok()?;
+            let target = target.to_string_lossy().into_owned();
+            (fd > 2 && target != "/").then_some(target)
+        })
+        .collect()
+}

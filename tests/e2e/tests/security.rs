@@ -1,6 +1,12 @@
 //! CVE-2019-5736: no process in a container can write the binary youki runs
-//! from, whichever protection is in force (docs/security.md).
+//! from, whichever protection is in force; and a Wasm container's init, which
+//! never calls execve, keeps nothing of youki's that a container process
+//! could reach (docs/security.md).
 
+use std::collections::BTreeMap;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use nix::errno::Errno;
@@ -98,14 +104,35 @@ fn wasm_container_cannot_write_init_exe(force_memfd: bool) {
     );
     youki.wait_status(&id, "running", 5).unwrap();
 
+    // CAP_SYS_PTRACE lets the shell past the init's non-dumpable flag, so
+    // that what refuses the write is the binary protection itself: EROFS
+    // from the overlay, ETXTBSY (or EPERM) from the sealed memfd.
     let out = youki_output(
         &youki,
         force_memfd,
-        &["exec", &id, "sh", "-c", "echo pwned >> /proc/1/exe"],
+        &[
+            "exec",
+            "--cap",
+            "CAP_SYS_PTRACE",
+            &id,
+            "sh",
+            "-c",
+            "echo pwned >> /proc/1/exe",
+        ],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "writing /proc/1/exe succeeded");
-    assert!(stderr.contains("can't create /proc/1/exe"), "{stderr}");
+    let expected: &[&str] = if force_memfd {
+        &["Text file busy", "Operation not permitted"]
+    } else {
+        &["Read-only file system"]
+    };
+    assert!(
+        expected
+            .iter()
+            .any(|reason| stderr.contains(&format!("can't create /proc/1/exe: {reason}"))),
+        "force_memfd={force_memfd}: {stderr}"
+    );
 
     let pid = youki.pid(&id);
     assert_file_refuses_writes(pid, force_memfd);
@@ -144,13 +171,285 @@ fn a_native_container_init_runs_from_the_protected_binary() {
         );
         let pid = youki.pid(&id);
         assert_file_refuses_writes(pid, force_memfd);
-        // Started, it exec's its workload and youki's code is gone from it.
+        // Started, it exec's its workload and youki's code is gone from it
+        // (`start` returns once the init is told to go, not once it has).
         youki.ok(&["start", &id]);
-        assert!(
-            std::fs::read_link(format!("/proc/{pid}/exe"))
-                .unwrap()
-                .ends_with("busybox")
-        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !std::fs::read_link(format!("/proc/{pid}/exe"))
+            .unwrap()
+            .ends_with("busybox")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the init did not exec busybox"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert_eq!(host_binary(&youki), before);
     }
+}
+
+/// youki trusts an overlay only if it made it: run from a read-only overlay
+/// mounted by someone else (here, the test), it still re-executes from its
+/// own detached one.
+#[test]
+fn an_overlay_youki_did_not_make_is_not_trusted() {
+    let youki = Youki::new();
+    let foreign = ForeignOverlay::mount(youki.bin.parent().unwrap());
+    let foreign_bin = foreign.mountpoint.join(youki.bin.file_name().unwrap());
+    let bundle = Bundle::busybox(&youki, &["sleep", "60"]);
+    let id = unique_id("foreign");
+    let status = status_of(
+        std::process::Command::new(&foreign_bin)
+            .args(["--root", youki.root().to_str().unwrap()])
+            .args(["create", "--bundle", bundle.path_str(), &id]),
+    );
+    assert!(
+        status.success(),
+        "youki create from the foreign overlay failed"
+    );
+    let pid = youki.pid(&id);
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    youki.ok(&["delete", "--force", &id]);
+    assert!(
+        !exe.starts_with(&foreign.mountpoint),
+        "youki kept running from the test's overlay: {}",
+        exe.display()
+    );
+    assert_file_is_youkis_own(&exe);
+}
+
+/// Runs a youki command that leaves a container's init behind, and returns
+/// its status. Not through pipes: the init holds youki's stdio open.
+fn status_of(command: &mut std::process::Command) -> std::process::ExitStatus {
+    command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+}
+
+/// A read-only overlay of `dir` mounted at a temporary mount point, in the
+/// test's mount namespace, unmounted on drop.
+struct ForeignOverlay {
+    mountpoint: PathBuf,
+    _dirs: tempfile::TempDir,
+}
+
+impl ForeignOverlay {
+    fn mount(dir: &Path) -> Self {
+        let dirs = tempfile::tempdir().unwrap();
+        let (empty, mountpoint) = (dirs.path().join("empty"), dirs.path().join("mnt"));
+        std::fs::create_dir(&empty).unwrap();
+        std::fs::create_dir(&mountpoint).unwrap();
+        let options = format!("ro,lowerdir={}:{}", dir.display(), empty.display());
+        let status = std::process::Command::new("mount")
+            .args(["-t", "overlay", "overlay", "-o", &options])
+            .arg(&mountpoint)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount -t overlay failed");
+        Self {
+            mountpoint,
+            _dirs: dirs,
+        }
+    }
+}
+
+impl Drop for ForeignOverlay {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.mountpoint, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// The path `/proc/<pid>/exe` names for a youki on its own detached overlay:
+/// the binary's name at the root of a mount reachable from nowhere.
+fn assert_file_is_youkis_own(exe: &Path) {
+    assert_eq!(
+        exe.parent(),
+        Some(Path::new("/")),
+        "not on youki's detached overlay: {}",
+        exe.display()
+    );
+}
+
+/// The running Wasm container's init process and the host log file youki wrote.
+struct WasmInit {
+    youki: Youki,
+    id: String,
+    pid: i32,
+    log: tempfile::NamedTempFile,
+    _bundle: Bundle,
+}
+
+/// Starts the thesis module (sleeping) in a busybox root file system with the
+/// `compat-smart` annotation, so that an exec'd shell runs natively, with
+/// youki logging to a host file, as containerd's shim has it.
+fn start_wasm_init(preserve: &[&std::fs::File]) -> WasmInit {
+    let youki = Youki::new();
+    let bundle = Bundle::busybox(&youki, &["/thesis.wasm"]);
+    bundle.add_fixture("thesis.wasm", "thesis.wasm");
+    bundle.annotate("module.wasm.image/variant", "compat-smart");
+    bundle.edit(|spec| spec["process"]["env"] = serde_json::json!(["PATH=/bin", "SLEEP_TIME=60"]));
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let id = unique_id("fds");
+    let mut command = youki.command(&[
+        "--log",
+        log.path().to_str().unwrap(),
+        "--log-level",
+        "debug",
+        "run",
+        "--detach",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        bundle.path_str(),
+        &id,
+    ]);
+    // The descriptors a caller hands over stand at 3, 4, ...: one through
+    // --preserve-fds, the rest through LISTEN_FDS (systemd socket activation).
+    if !preserve.is_empty() {
+        command.env("LISTEN_FDS", (preserve.len() - 1).to_string());
+    }
+    let sources: Vec<i32> = preserve
+        .iter()
+        .map(|file| {
+            nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD(100)).unwrap()
+        })
+        .collect();
+    // SAFETY: the closure only calls dup2, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            for (index, fd) in sources.iter().enumerate() {
+                nix::unistd::dup2(*fd, 3 + index as i32)?;
+            }
+            Ok(())
+        });
+    }
+    let status = status_of(&mut command);
+    assert!(
+        status.success(),
+        "youki run failed: see {}",
+        log.path().display()
+    );
+    youki.wait_status(&id, "running", 5).unwrap();
+    // Wait until the module has started (it has printed), so that everything
+    // the init does before guest code is done.
+    let pid = youki.pid(&id);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while descriptors(pid)
+        .values()
+        .any(|target| target.starts_with("socket:"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "youki's sockets stay open"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    WasmInit {
+        youki,
+        id,
+        pid,
+        log,
+        _bundle: bundle,
+    }
+}
+
+/// The open descriptors of a process and what each names, read from the host.
+fn descriptors(pid: i32) -> BTreeMap<i32, String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let fd = entry.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(entry.path()).ok()?;
+            Some((fd, target.to_string_lossy().into_owned()))
+        })
+        .collect()
+}
+
+/// Before guest code runs, the Wasm init closes every descriptor execve would
+/// have closed: what is left is stdio, what the caller handed over on purpose
+/// and WAMR's preopen of the container's root, and never youki's log file or
+/// its channel sockets.
+#[test]
+fn a_wasm_init_keeps_only_the_descriptors_the_container_is_given() {
+    let handed_over = [
+        tempfile::NamedTempFile::new().unwrap(),
+        tempfile::NamedTempFile::new().unwrap(),
+    ];
+    let files: Vec<&std::fs::File> = handed_over.iter().map(|file| file.as_file()).collect();
+    let init = start_wasm_init(&files);
+    let fds = descriptors(init.pid);
+    let log = init.log.path().to_string_lossy().into_owned();
+    assert!(
+        std::fs::read_to_string(init.log.path())
+            .unwrap()
+            .contains("wasm engine"),
+        "youki did not log to {log}"
+    );
+    let mut expected: Vec<i32> = vec![0, 1, 2, 3, 4];
+    assert_eq!(fds[&3], handed_over[0].path().to_string_lossy(), "{fds:?}");
+    assert_eq!(fds[&4], handed_over[1].path().to_string_lossy(), "{fds:?}");
+    // WAMR's preopened root: the container's "/".
+    let preopens: Vec<i32> = fds
+        .iter()
+        .filter(|(fd, target)| **fd > 4 && target.as_str() == "/")
+        .map(|(fd, _)| *fd)
+        .collect();
+    assert_eq!(preopens.len(), 1, "{fds:?}");
+    expected.extend(preopens);
+    assert_eq!(fds.keys().copied().collect::<Vec<_>>(), expected, "{fds:?}");
+    assert!(!fds.values().any(|target| *target == log), "{fds:?}");
+    init.youki.ok(&["delete", "--force", &init.id]);
+}
+
+/// A process in the container, even one with the init's own capabilities,
+/// cannot open the host log file (or anything else) through the init's
+/// `/proc/1/fd`: the init is non-dumpable, and the descriptor is closed.
+#[test]
+fn a_container_process_cannot_reach_the_host_log_through_the_init() {
+    let init = start_wasm_init(&[]);
+    let attack = "for fd in /proc/1/fd/*; do echo pwned >> $fd || echo refused $fd; done";
+    // The shell has the init's capabilities: only non-dumpability stops it.
+    let out = init.youki.output(&["exec", &init.id, "sh", "-c", attack]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let refusals = stderr
+        .lines()
+        .filter(|line| line.contains("can't create /proc/1/fd/"))
+        .collect::<Vec<_>>();
+    assert!(!refusals.is_empty(), "{stderr}");
+    assert!(
+        refusals
+            .iter()
+            .all(|line| line.ends_with("Permission denied")),
+        "{stderr}"
+    );
+    // With CAP_SYS_PTRACE it passes that check, and finds no log to write.
+    let out = init.youki.output(&[
+        "exec",
+        "--cap",
+        "CAP_SYS_PTRACE",
+        &init.id,
+        "sh",
+        "-c",
+        "ls /proc/1/fd",
+    ]);
+    let listed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        listed,
+        ["0", "1", "2", "3"],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    init.youki.ok(&["delete", "--force", &init.id]);
+    assert!(
+        !std::fs::read_to_string(init.log.path())
+            .unwrap()
+            .contains("pwned")
+    );
 }

@@ -1,8 +1,6 @@
 //! Wasm containers on WAMR through the built youki (feature `wasm-wamr`):
 //! every behaviour docs/wamr.md promises.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -130,11 +128,10 @@ fn proc_exit_code_is_the_container_exit_code() {
     let bundle = Bundle::wasm(&youki, "exit42.wasm", &[]);
     assert_eq!(run(&youki, &bundle).0, 42);
 
-    // Also through create/start/state, as containerd's shim drives it.
+    // Also through create and start, as containerd's shim drives it.
     let id = unique_id("exit42");
-    youki.ok(&["create", "--bundle", bundle.path_str(), &id]);
-    youki.ok(&["start", &id]);
-    youki.wait_status(&id, "stopped", 5).unwrap();
+    assert_eq!(youki.create_start_and_wait(&bundle, &id), 42);
+    assert_eq!(youki.status(&id), "stopped");
 }
 
 #[test]
@@ -222,7 +219,7 @@ fn bad_modules_are_rejected_cleanly() {
         &youki,
         &unlinkable,
         "/badimport.wat",
-        "instantiation failed: unknown imports: env.launch_missiles",
+        "unknown imports: env.launch_missiles",
     );
 
     let no_args = Bundle::wasm(&youki, "hello.wasm", &[]);
@@ -230,30 +227,11 @@ fn bad_modules_are_rejected_cleanly() {
     youki.create_fails_cleanly(&no_args, &unique_id("noargs"));
 }
 
-/// Starts `youki run` with the thesis workload sleeping 60 s, waits for its
-/// "Sleeping" line, sends `signal` to youki (which forwards it to the
-/// container, as a shell or shim would), and returns (exit code, elapsed).
+/// `Youki::signal_sleeping_module` on WAMR.
 fn signal_sleeping_module(signal: nix::sys::signal::Signal) -> (i32, Duration) {
     let youki = youki();
     let bundle = Bundle::wasm(&youki, "thesis.wasm", &[]);
-    bundle.edit(|spec| spec["process"]["env"] = json!(["SLEEP_TIME=60"]));
-    let id = unique_id("signal");
-    let mut child = youki
-        .command(&["run", "--bundle", bundle.path_str(), &id])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "Hello, World!");
-    assert_eq!(lines.next().unwrap().unwrap(), "Sleeping for 60 seconds");
-    let sent = Instant::now();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
-    let status = child.wait().unwrap();
-    (
-        status.code().expect("youki exited normally"),
-        sent.elapsed(),
-    )
+    youki.signal_sleeping_module(&bundle, signal)
 }
 
 #[test]
@@ -277,9 +255,13 @@ fn kill_term_stops_a_detached_module() {
     let id = unique_id("term");
     youki.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
     youki.wait_status(&id, "running", 5).unwrap();
+    kill_term_stops_it_within_a_second(&youki, &id);
+}
+
+fn kill_term_stops_it_within_a_second(youki: &Youki, id: &str) {
     let sent = Instant::now();
-    youki.ok(&["kill", &id, "TERM"]);
-    youki.wait_status(&id, "stopped", 1).unwrap();
+    youki.ok(&["kill", id, "TERM"]);
+    youki.wait_status(id, "stopped", 1).unwrap();
     assert!(sent.elapsed() < Duration::from_secs(1));
 }
 
@@ -299,12 +281,7 @@ fn memory_limit_makes_memory_grow_fail_instead_of_oom() {
     limited.edit(|spec| spec["linux"]["resources"]["memory"] = json!({"limit": 64 * 1024 * 1024}));
     let (code, stdout, stderr) = run(&youki, &limited);
     assert_eq!(code, 0, "killed instead of failing malloc: {stderr}");
-    let mib: u32 = stdout
-        .trim_start_matches("allocated ")
-        .split(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected output {stdout:?}"));
+    let mib = allocated_mib(&stdout);
     assert!(
         (40..64).contains(&mib),
         "allocated {mib} MiB under a 64 MiB limit"
@@ -312,20 +289,189 @@ fn memory_limit_makes_memory_grow_fail_instead_of_oom() {
 }
 
 #[test]
+fn a_module_initial_memory_above_the_limit_is_refused_at_create() {
+    let youki = youki();
+    // Without a limit, its 100 MiB of initial memory are there.
+    let free = Bundle::wasm(&youki, "bigmem.wat", &[]);
+    assert_eq!(run(&youki, &free).0, 0);
+
+    // WAMR never caps memory below a module's initial size: under a 64 MiB
+    // limit the module would be OOM-killed when it touches it. It is refused.
+    let limited = Bundle::wasm(&youki, "bigmem.wat", &[]);
+    limited.edit(|spec| spec["linux"]["resources"]["memory"] = json!({"limit": 64 * 1024 * 1024}));
+    let err = youki.create_fails_cleanly(&limited, &unique_id("bigmem"));
+    assert!(
+        err.contains(
+            "could not load wasm module /bigmem.wat: its initial memory (100.0 MiB) does not fit \
+             under the container's memory limit (64.0 MiB"
+        ),
+        "{err}"
+    );
+}
+
+/// A module `youki exec` runs in a memory-limited container gets what the
+/// container's processes leave of the limit, so that its `memory.grow` fails
+/// before the kernel OOM-kills either instance.
+#[test]
+fn an_exec_instance_shares_the_memory_limit_with_the_init() {
+    let youki = youki();
+    let limit_mib = 64;
+    // The init holds 32 MiB for a minute.
+    let bundle = Bundle::wasm(&youki, "grow.wasm", &["32", "60"]);
+    bundle.edit(|spec| {
+        spec["linux"]["resources"]["memory"] = json!({"limit": limit_mib * 1024 * 1024})
+    });
+    let id = unique_id("shared");
+    youki.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    youki.wait_status(&id, "running", 5).unwrap();
+    // Wait until the init holds its memory (it prints once it does).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = youki.pid(&id);
+    while Instant::now() < deadline && rss_mib(pid) < 32 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let out = youki.output(&["exec", &id, "/grow.wasm", "96"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the exec'd module was killed instead of failing malloc: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mib = allocated_mib(&stdout);
+    assert!(
+        (1..limit_mib - 32).contains(&mib),
+        "the exec'd module allocated {mib} MiB beside the init's 32 MiB under {limit_mib} MiB"
+    );
+    assert_eq!(youki.status(&id), "running", "the init was OOM-killed");
+}
+
+/// The MiB grow.wasm reports it allocated.
+fn allocated_mib(stdout: &str) -> u64 {
+    stdout
+        .trim_start_matches("allocated ")
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected output {stdout:?}"))
+}
+
+/// Resident memory of a process, in MiB.
+fn rss_mib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kb| kb.trim().trim_end_matches(" kB").parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// `youki create` runs no guest code: a start section that never returns
+/// does not hang it; after `youki start` SIGTERM ends the module at once.
+#[test]
+fn a_looping_start_section_runs_at_start_and_sigterm_ends_it() {
+    let youki = youki();
+    let bundle = Bundle::wasm(&youki, "startloop.wat", &[]);
+    let id = unique_id("startloop");
+    let mut create = youki
+        .command(&["create", "--bundle", bundle.path_str(), &id])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = create.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = create.kill();
+            panic!("youki create ran the start section: it did not return in 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    assert_eq!(youki.status(&id), "created");
+
+    youki.ok(&["start", &id]);
+    youki.wait_status(&id, "running", 5).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        youki.status(&id),
+        "running",
+        "the start section must still spin"
+    );
+    kill_term_stops_it_within_a_second(&youki, &id);
+}
+
+#[test]
+fn a_start_section_trap_is_a_trap_at_start() {
+    let youki = youki();
+    let bundle = Bundle::wasm(&youki, "starttrap.wat", &[]);
+    let (code, stdout, stderr) = run(&youki, &bundle);
+    assert_eq!(code, 134, "{stderr}");
+    assert_eq!(stdout, "start section ran\n");
+    assert!(
+        stderr.contains("wasm trap in /starttrap.wat: unreachable"),
+        "{stderr}"
+    );
+
+    // Through create and start: create prints nothing, the trap comes at start.
+    let id = unique_id("starttrap");
+    let out = youki.output(&["create", "--bundle", bundle.path_str(), &id]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "guest code ran at create"
+    );
+    youki.ok(&["start", &id]);
+    youki.wait_status(&id, "stopped", 5).unwrap();
+}
+
+/// `youki exec` (and `kubectl exec`) into a Wasm container: a native program
+/// runs natively, a module on the container's engine, decided by content.
+#[test]
+fn exec_runs_native_programs_natively_and_modules_on_wamr() {
+    let youki = youki();
+    let bundle = Bundle::busybox(&youki, &["/thesis.wasm"]);
+    bundle.add_fixture("thesis.wasm", "thesis.wasm");
+    bundle.add_fixture("hello.wasm", "apps/hello");
+    bundle.annotate("module.wasm.image/variant", "compat");
+    bundle.edit(|spec| spec["process"]["env"] = json!(["PATH=/bin:/apps", "SLEEP_TIME=60"]));
+    let id = unique_id("exec");
+    youki.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    youki.wait_status(&id, "running", 5).unwrap();
+
+    assert_eq!(
+        youki.ok(&["exec", &id, "sh", "-c", "echo native"]),
+        "native\n"
+    );
+    // A module without a .wasm name, found on PATH, is still a module.
+    assert_eq!(
+        youki.ok(&["exec", &id, "hello"]),
+        "Hello from WebAssembly!\n"
+    );
+    assert_eq!(
+        youki.ok(&["exec", &id, "/apps/hello"]),
+        "Hello from WebAssembly!\n"
+    );
+}
+
+#[test]
 fn every_annotation_form_selects_wamr() {
     let youki = youki();
-    for (key, value, entrypoint_ok) in [
-        ("run.oci.handler", "wasm", true),
-        ("run.oci.handler", "wamr", true),
-        ("run.oci.handler", "wasm-smart", true),
-        ("module.wasm.image/variant", "compat", true),
-        ("module.wasm.image/variant", "compat-smart", true),
+    for (key, value) in [
+        ("run.oci.handler", "wasm"),
+        ("run.oci.handler", "wamr"),
+        ("run.oci.handler", "wasm-smart"),
+        ("module.wasm.image/variant", "compat"),
+        ("module.wasm.image/variant", "compat-smart"),
     ] {
         let bundle = Bundle::empty(&youki, &["/hello.wasm"]);
         bundle.add_fixture("hello.wasm", "hello.wasm");
         bundle.annotate(key, value);
         let (code, stdout, stderr) = run(&youki, &bundle);
-        assert!(entrypoint_ok);
         assert_eq!(
             (code, stdout.as_str()),
             (0, "Hello from WebAssembly!\n"),
@@ -373,13 +519,23 @@ fn an_engine_not_built_in_is_a_clear_error() {
 }
 
 #[test]
-fn stack_and_heap_annotations() {
+fn the_stack_annotation_sets_the_stack_and_the_heap_annotation_refuses_a_heap() {
     let youki = youki();
     let bundle = Bundle::wasm(&youki, "hello.wasm", &[]);
     bundle.annotate("io.youki.wamr.stack-size", "256K");
-    bundle.annotate("io.youki.wamr.heap-size", "1Mi");
+    bundle.annotate("io.youki.wamr.heap-size", "0");
     assert_eq!(run(&youki, &bundle).1, "Hello from WebAssembly!\n");
 
+    // No module can use a host-managed heap in this build, and one would
+    // overlap wasi-libc's malloc: a non-zero heap is refused, not ignored.
+    bundle.annotate("io.youki.wamr.heap-size", "1Mi");
+    let err = youki.create_fails_cleanly(&bundle, &unique_id("heap"));
+    assert!(
+        err.contains("io.youki.wamr.heap-size=\"1Mi\" cannot work"),
+        "{err}"
+    );
+
+    bundle.annotate("io.youki.wamr.heap-size", "0");
     bundle.annotate("io.youki.wamr.stack-size", "lots");
     let err = youki.create_fails_cleanly(&bundle, &unique_id("stack"));
     assert!(

@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use libcontainer::container::builder::ContainerBuilder;
@@ -6,7 +6,9 @@ use libcontainer::syscall::syscall::SyscallType;
 use liboci_cli::Exec;
 use nix::sys::wait::{WaitStatus, waitpid};
 
-use crate::workload::executor::default_executor;
+use libcgroups::common::CgroupManager;
+
+use crate::workload::executor::{MemoryUse, exec_executor};
 
 /// Runs a new process inside a running container; unless detached, waits for
 /// it and returns its exit code (128 + signal when a signal killed it).
@@ -16,7 +18,7 @@ pub fn exec(args: Exec, root_path: PathBuf) -> Result<i32> {
         None => (None, None),
     };
     let pid = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
-        .with_executor(default_executor())
+        .with_executor(exec_executor(memory_use(&root_path, &args.container_id)))
         .with_root_path(root_path)?
         .with_console_socket(args.console_socket.as_ref())
         .with_pid_file(args.pid_file.as_ref())?
@@ -50,4 +52,24 @@ pub fn exec(args: Exec, root_path: PathBuf) -> Result<i32> {
         WaitStatus::Signaled(_, sig, _) => Ok(128 + sig as i32),
         _ => Ok(0),
     }
+}
+
+/// The container cgroup's memory limit and use now, when it has a limit: a
+/// Wasm engine started by exec caps its memory at what is left. None when
+/// unknown (the builder reports a missing container itself).
+fn memory_use(root_path: &Path, container_id: &str) -> Option<MemoryUse> {
+    // Above this, a cgroup v1 limit means "no limit" (it is rounded down
+    // from i64::MAX to a page multiple).
+    const NO_LIMIT: u64 = 1 << 62;
+    let container = super::load_container(root_path, container_id).ok()?;
+    let memory = super::cgroup_manager(&container)
+        .ok()?
+        .stats()
+        .ok()?
+        .memory
+        .memory;
+    (memory.limit > 0 && memory.limit < NO_LIMIT).then_some(MemoryUse {
+        limit: memory.limit,
+        in_use: memory.usage,
+    })
 }

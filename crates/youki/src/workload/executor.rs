@@ -2,6 +2,7 @@
 //! executor from libcontainer.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use libcontainer::workload::{
     Executor, ExecutorError, ExecutorSetEnvsError, ExecutorValidationError,
@@ -10,11 +11,28 @@ use oci_spec::runtime::Spec;
 
 use super::{WasmRequest, wasm_request};
 
+/// What youki knows about the process it starts that the spec does not say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Launch {
+    /// Started by `youki exec` in a running container, not as its init.
+    pub exec: bool,
+    /// For `exec`: the container cgroup's memory limit and use when the
+    /// process started. A Wasm engine caps its memory at what is left.
+    pub memory: Option<MemoryUse>,
+}
+
+/// A cgroup's memory limit and what its processes use, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryUse {
+    pub limit: u64,
+    pub in_use: u64,
+}
+
 /// A Wasm engine compiled into this build.
 struct Engine {
     /// The name `run.oci.handler` selects it by.
     handler: &'static str,
-    executor: fn() -> Box<dyn Executor>,
+    executor: fn(&Launch) -> Box<dyn Executor>,
 }
 
 /// The engines compiled in. The first one also runs containers that ask for
@@ -46,19 +64,47 @@ pub fn engine_names() -> Vec<&'static str> {
     ENGINES.iter().map(|engine| engine.handler).collect()
 }
 
-/// The executor youki gives libcontainer for every container.
+/// The executor youki gives libcontainer for a container's init process.
 pub fn default_executor() -> ChainExecutor {
-    ChainExecutor {}
+    ChainExecutor {
+        launch: Launch::default(),
+    }
+}
+
+/// The executor for a process `youki exec` starts in a running container.
+pub fn exec_executor(memory: Option<MemoryUse>) -> ChainExecutor {
+    ChainExecutor {
+        launch: Launch { exec: true, memory },
+    }
 }
 
 #[derive(Clone)]
-pub struct ChainExecutor {}
+pub struct ChainExecutor {
+    launch: Launch,
+}
+
+/// The executor chosen for a spec.
+struct Choice {
+    executor: Box<dyn Executor>,
+    wasm: bool,
+}
 
 impl ChainExecutor {
     /// The executor for this spec: a Wasm engine, or the native one.
-    fn choose(spec: &Spec) -> Result<Box<dyn Executor>, String> {
-        let engine = match wasm_request(spec) {
-            WasmRequest::Native => return Ok(libcontainer::workload::default::get_executor()),
+    fn choose(&self, spec: &Spec) -> Result<Choice, String> {
+        let native = || Choice {
+            executor: libcontainer::workload::default::get_executor(),
+            wasm: false,
+        };
+        let request = wasm_request(spec);
+        // A process exec'd into a Wasm container is a module only if its
+        // file is one: `kubectl exec` of a shell must run the shell.
+        if self.launch.exec && request != WasmRequest::Native && !exec_target_is_module(spec) {
+            tracing::debug!("exec'd process is not a wasm module: running it natively");
+            return Ok(native());
+        }
+        let engine = match request {
+            WasmRequest::Native => return Ok(native()),
             WasmRequest::AnyEngine => ENGINES.first().ok_or_else(|| {
                 "this is a wasm container, but this youki was built without a wasm engine \
                  (build with --features wasm-wasmtime or another wasm-* feature)"
@@ -82,19 +128,31 @@ impl ChainExecutor {
             engine = engine.handler,
             "running the container on a wasm engine"
         );
-        Ok((engine.executor)())
+        Ok(Choice {
+            executor: (engine.executor)(&self.launch),
+            wasm: true,
+        })
     }
 }
 
 impl Executor for ChainExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        Self::choose(spec).map_err(ExecutorError::Other)?.exec(spec)
+        self.choose(spec)
+            .map_err(ExecutorError::Other)?
+            .executor
+            .exec(spec)
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        Self::choose(spec)
-            .map_err(ExecutorValidationError::ArgValidationError)?
-            .validate(spec)
+        use ExecutorValidationError::ArgValidationError;
+        let choice = self.choose(spec).map_err(ArgValidationError)?;
+        if choice.wasm {
+            // Before the process waits for `start`: no other process in the
+            // container may reach into it (see guest.rs).
+            #[cfg(any_wasm_engine)]
+            super::guest::mark_non_dumpable().map_err(ArgValidationError)?;
+        }
+        choice.executor.validate(spec)
     }
 
     fn setup_envs(&self, envs: HashMap<String, String>) -> Result<(), ExecutorSetEnvsError> {
@@ -102,4 +160,28 @@ impl Executor for ChainExecutor {
         // environment is set up the same way for all of them.
         libcontainer::workload::default::get_executor().setup_envs(envs)
     }
+}
+
+/// Whether the program a `youki exec` process names is a Wasm module, by its
+/// content (`\0asm`) or, for the text format and for a file that does not
+/// exist, by its name (`.wat`, `.wasm`: the engine then says what is wrong).
+/// The file is looked up as an engine would look up the module.
+fn exec_target_is_module(spec: &Spec) -> bool {
+    let Ok(process) = super::WasmProcess::from_spec(spec) else {
+        return false;
+    };
+    let extension = process.module.extension().and_then(|ext| ext.to_str());
+    if process.module.is_file() {
+        extension == Some("wat") || starts_with_wasm_magic(&process.module)
+    } else {
+        matches!(extension, Some("wasm" | "wat"))
+    }
+}
+
+fn starts_with_wasm_magic(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut magic))
+        .is_ok_and(|()| &magic == b"\0asm")
 }

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::Spec;
 
 pub mod executor;
+#[cfg(any_wasm_engine)]
+mod guest;
 #[cfg(feature = "wasm-wamr")]
 mod wamr;
 #[cfg(feature = "wasm-wasmedge")]
@@ -99,7 +101,8 @@ pub const TRAP_EXIT_CODE: i32 = 134;
 #[cfg_attr(not(any_wasm_engine), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WasmProcess {
-    /// The module file: `args[0]`, relative to `cwd` unless absolute.
+    /// The module file: `args[0]`, relative to `cwd` unless absolute; a name
+    /// without a slash that is not in `cwd` is looked up in `PATH`.
     pub module: PathBuf,
     /// Passed whole to the module, `args[0]` included.
     pub args: Vec<String>,
@@ -118,7 +121,14 @@ impl WasmProcess {
             .filter(|arg| !arg.is_empty())
             .ok_or("process.args is empty: it must name the wasm module")?;
         let cwd = process.cwd().clone();
-        let module = cwd.join(entrypoint);
+        let module = if entrypoint.contains('/') {
+            cwd.join(entrypoint)
+        } else {
+            Some(cwd.join(entrypoint))
+                .filter(|path| path.is_file())
+                .or_else(|| search_path(entrypoint, path_variable(spec)))
+                .unwrap_or_else(|| cwd.join(entrypoint))
+        };
         let env = process
             .env()
             .iter()
@@ -145,6 +155,27 @@ impl WasmProcess {
     }
 }
 
+/// The `PATH` of `process.env`, empty if it has none.
+pub fn path_variable(spec: &Spec) -> &str {
+    spec.process()
+        .as_ref()
+        .and_then(|process| process.env().as_ref())
+        .into_iter()
+        .flatten()
+        .find_map(|var| var.strip_prefix("PATH="))
+        .unwrap_or_default()
+}
+
+/// The first regular file named `program` in the directories of `path_var`,
+/// as execvp looks up a name without a slash.
+pub fn search_path(program: &str, path_var: &str) -> Option<PathBuf> {
+    path_var
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| Path::new(dir).join(program))
+        .find(|path| path.is_file())
+}
+
 /// An executor for engines that run a [`WasmProcess`] to its end and return
 /// the container's exit code: wasmtime, wasmer and WasmEdge share it.
 #[cfg(any(
@@ -164,8 +195,7 @@ impl libcontainer::workload::Executor for RunToExit {
     fn exec(&self, spec: &Spec) -> Result<(), libcontainer::workload::ExecutorError> {
         use libcontainer::workload::ExecutorError;
         let process = WasmProcess::from_spec(spec).map_err(ExecutorError::Other)?;
-        let code = (self.0)(&process).map_err(ExecutorError::Other)?;
-        std::process::exit(code)
+        guest::run(|| (self.0)(&process))
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), libcontainer::workload::ExecutorValidationError> {

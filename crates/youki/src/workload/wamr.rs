@@ -1,19 +1,22 @@
 //! Wasm containers on WAMR (fast interpreter), in the container's init process.
 //!
-//! The module is loaded, checked and instantiated in `validate`, which
-//! libcontainer calls during `create`: a missing, corrupt or unlinkable module
-//! fails `youki create` with a one-line error, before the container exists for
-//! anyone. `exec` then only runs `_start`. See docs/wamr.md for the behaviour.
+//! `validate`, which libcontainer calls during `create`, loads and checks the
+//! module (format, imports, `_start`, memory against the container's limit)
+//! and runs none of its code: a missing, corrupt or unlinkable module fails
+//! `youki create` with a one-line error, before the container exists for
+//! anyone. `exec`, after `youki start`, hands the process to the guest
+//! (guest.rs) and only then instantiates the module, which runs its start
+//! section, and calls `_start`. See docs/wamr.md for the behaviour.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
-use libwamr::{Instance, InstanceConfig, Outcome, Runtime, WASM_PAGE_SIZE, WasiConfig};
-use nix::sys::signal::{SigSet, Signal};
+use libwamr::{Error, InstanceConfig, Module, Outcome, Runtime, WASM_PAGE_SIZE, WasiConfig};
 use oci_spec::runtime::Spec;
 
-use super::{TRAP_EXIT_CODE, WasmProcess};
+use super::executor::{Launch, MemoryUse};
+use super::{TRAP_EXIT_CODE, WasmProcess, guest};
 
 pub const HANDLER: &str = "wamr";
 
@@ -22,87 +25,94 @@ pub const HANDLER: &str = "wamr";
 pub const STACK_SIZE_ANNOTATION: &str = "io.youki.wamr.stack-size";
 pub const HEAP_SIZE_ANNOTATION: &str = "io.youki.wamr.heap-size";
 
-/// What a memory-limited container keeps outside linear memory: youki's own
-/// pages and WAMR's, at most this much (and at most half the limit).
-const MEMORY_LIMIT_RESERVE: u64 = 8 * 1024 * 1024;
-
-/// No host-managed heap by default, unlike iwasm's 16 KiB: WAMR places that
-/// heap inside linear memory, where wasi-libc's malloc, which grows the heap
-/// from `memory.size`, hands the same bytes out again; allocations then fail
-/// after the first megabyte. WASI commands bring their own allocator.
-const DEFAULT_HEAP_SIZE: u32 = 0;
+/// What a WAMR process holds outside linear memory besides the module's
+/// binary, code and stack: youki's and WAMR's own pages.
+const RUNTIME_RESERVE: u64 = 4 * 1024 * 1024;
+/// The fast interpreter translates a module's code into its own form, kept
+/// beside the binary (which WAMR keeps loaded): reserved per byte of binary.
+const CODE_RESERVE_FACTOR: u64 = 4;
 
 #[derive(Clone)]
-pub struct WamrExecutor {}
-
-pub fn get_executor() -> Box<dyn Executor> {
-    Box::new(WamrExecutor {})
+pub struct WamrExecutor {
+    launch: Launch,
 }
 
-/// A module instantiated for the container, ready to run.
-struct Prepared {
-    instance: Instance<'static>,
+pub fn get_executor(launch: &Launch) -> Box<dyn Executor> {
+    Box::new(WamrExecutor { launch: *launch })
+}
+
+/// A module loaded and checked for the container, not yet instantiated.
+struct Loaded {
+    module: &'static Module<'static>,
+    config: InstanceConfig,
     /// The module's path, for messages.
-    module: PathBuf,
+    path: PathBuf,
 }
 
 thread_local! {
-    /// What `validate` prepared, for `exec` in the same process.
-    static PREPARED: RefCell<Option<Prepared>> = const { RefCell::new(None) };
+    /// What `validate` loaded, for `exec` in the same process.
+    static LOADED: RefCell<Option<Loaded>> = const { RefCell::new(None) };
 }
 
 impl Executor for WamrExecutor {
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        let ready = prepare(spec).map_err(ExecutorValidationError::ArgValidationError)?;
-        PREPARED.with(|prepared| *prepared.borrow_mut() = Some(ready));
+        let loaded =
+            load(spec, &self.launch).map_err(ExecutorValidationError::ArgValidationError)?;
+        LOADED.with(|slot| *slot.borrow_mut() = Some(loaded));
         Ok(())
     }
 
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        let prepared = PREPARED.with(|prepared| prepared.borrow_mut().take());
-        let Prepared {
-            mut instance,
-            module,
-        } = match prepared {
-            Some(ready) => ready,
-            None => prepare(spec).map_err(ExecutorError::Other)?,
+        let process = WasmProcess::from_spec(spec).map_err(ExecutorError::Other)?;
+        let loaded = match LOADED.with(|slot| slot.borrow_mut().take()) {
+            Some(loaded) => loaded,
+            None => load(spec, &self.launch).map_err(ExecutorError::Other)?,
         };
-        end_on_termination_signals().map_err(ExecutorError::Other)?;
-        let code = match instance.run_start() {
-            Ok(Outcome::Exited(code)) => code,
-            Ok(Outcome::Trapped(message)) => {
-                eprintln!("wasm trap in {}: {message}", module.display());
-                TRAP_EXIT_CODE
-            }
-            Err(err) => {
-                return Err(ExecutorError::Other(format!(
-                    "could not run {}: {err}",
-                    module.display()
-                )));
-            }
-        };
-        std::process::exit(code)
+        guest::run(move || run(&loaded, &process))
     }
 }
 
-/// Loads, checks and instantiates the container's module.
-fn prepare(spec: &Spec) -> Result<Prepared, String> {
+/// Reads, loads and checks the container's module. Runs no guest code.
+fn load(spec: &Spec, launch: &Launch) -> Result<Loaded, String> {
     let process = WasmProcess::from_spec(spec)?;
-    let config = instance_config(spec)?;
+    let mut config = instance_config(spec)?;
     let bytes = read_module(&process.module).map_err(|reason| process.load_error(reason))?;
 
     let runtime = Runtime::global().map_err(|err| err.to_string())?;
     // The init process lives exactly as long as the module: the module is
-    // never unloaded, which lets the instance be kept between validate and exec.
-    let module = Box::leak(Box::new(
+    // never unloaded, which lets it be kept between validate and exec.
+    let module: &'static Module<'static> = Box::leak(Box::new(
         runtime.load(bytes).map_err(|err| process.load_error(err))?,
     ));
-    if !module.exports_function("_start") {
-        return Err(
-            process.load_error("the module exports no _start function (not a wasi command)")
+    module
+        .check_command()
+        .map_err(|err| process.load_error(err))?;
+    let unlinked = module.unlinked_imports();
+    if !unlinked.is_empty() {
+        return Err(process.load_error(format!("unknown imports: {}", unlinked.join(", "))));
+    }
+    // A `youki exec` process shares the container's limit with those already
+    // running; the init has it to itself.
+    let memory = launch
+        .memory
+        .or_else(|| memory_limit(spec).map(|limit| MemoryUse { limit, in_use: 0 }));
+    if let Some(memory) = memory {
+        config.max_memory_pages = Some(
+            pages_under_limit(module, &config, memory)
+                .map_err(|reason| process.load_error(reason))?,
         );
     }
+    tracing::debug!(?config, "wamr instance sizes");
+    Ok(Loaded {
+        module,
+        config,
+        path: process.module,
+    })
+}
 
+/// Instantiates the module (its start section runs here) and runs `_start`;
+/// returns the container's exit code. Called once the process is the guest's.
+fn run(loaded: &Loaded, process: &WasmProcess) -> Result<i32, String> {
     let wasi = WasiConfig::new()
         .args(process.args.iter().cloned())
         .env(process.env.iter().cloned())
@@ -112,13 +122,20 @@ fn prepare(spec: &Spec) -> Result<Prepared, String> {
         // relative paths resolve against "/" (docs/wamr.md).
         .preopen("/", "/")
         .stdio(0, 1, 2);
-    let instance = module
-        .instantiate(&wasi, &config)
-        .map_err(|err| process.load_error(err))?;
-    Ok(Prepared {
-        instance,
-        module: process.module,
-    })
+    let trapped = |message: &str| {
+        eprintln!("wasm trap in {}: {message}", loaded.path.display());
+        TRAP_EXIT_CODE
+    };
+    let mut instance = match loaded.module.instantiate(&wasi, &loaded.config) {
+        Ok(instance) => instance,
+        Err(Error::StartTrapped(message)) => return Ok(trapped(&message)),
+        Err(err) => return Err(format!("could not run {}: {err}", loaded.path.display())),
+    };
+    match instance.run_start() {
+        Ok(Outcome::Exited(code)) => Ok(code),
+        Ok(Outcome::Trapped(message)) => Ok(trapped(&message)),
+        Err(err) => Err(format!("could not run {}: {err}", loaded.path.display())),
+    }
 }
 
 /// The module's bytes: a binary module as is, a `.wat` file compiled.
@@ -136,38 +153,87 @@ fn read_module(path: &Path) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// Stack and heap from the annotations, else WAMR's defaults; linear memory
-/// capped below the container's memory limit, if it has one.
+/// Stack size from the annotation, else WAMR's default; no host-managed heap.
 fn instance_config(spec: &Spec) -> Result<InstanceConfig, String> {
+    // No host-managed heap, unlike iwasm's 16 KiB: WAMR places that heap
+    // inside linear memory, where wasi-libc's malloc, which grows the heap
+    // from `memory.size`, hands the same bytes out again. Only modules that
+    // call WAMR's libc-builtin malloc could use it, and this build leaves
+    // libc-builtin out (docs/wamr.md).
     let mut config = InstanceConfig {
-        heap_size: DEFAULT_HEAP_SIZE,
+        heap_size: 0,
         ..InstanceConfig::default()
     };
     if let Some(annotations) = spec.annotations() {
         if let Some(value) = annotations.get(STACK_SIZE_ANNOTATION) {
             config.stack_size = parse_size(STACK_SIZE_ANNOTATION, value)?;
         }
-        if let Some(value) = annotations.get(HEAP_SIZE_ANNOTATION) {
-            config.heap_size = parse_size(HEAP_SIZE_ANNOTATION, value)?;
+        if let Some(value) = annotations.get(HEAP_SIZE_ANNOTATION)
+            && parse_size(HEAP_SIZE_ANNOTATION, value)? != 0
+        {
+            return Err(format!(
+                "{HEAP_SIZE_ANNOTATION}={value:?} cannot work: no module can use WAMR's \
+                 host-managed heap in this build (it has no libc-builtin), and the heap would \
+                 overlap wasi-libc's malloc in linear memory; remove the annotation"
+            ));
         }
     }
-    let limit = spec
-        .linux()
+    Ok(config)
+}
+
+fn memory_limit(spec: &Spec) -> Option<u64> {
+    spec.linux()
         .as_ref()
         .and_then(|linux| linux.resources().as_ref())
         .and_then(|resources| resources.memory().as_ref())
         .and_then(|memory| memory.limit())
-        .filter(|&limit| limit > 0);
-    config.max_memory_pages = limit.map(|limit| max_pages_under(limit as u64));
-    tracing::debug!(?config, memory_limit = ?limit, "wamr instance sizes");
-    Ok(config)
+        .and_then(|limit| u64::try_from(limit).ok())
+        .filter(|&limit| limit > 0)
 }
 
-/// The most 64 KiB pages that fit under `limit` after the reserve; at least one.
-fn max_pages_under(limit: u64) -> u32 {
-    let reserve = MEMORY_LIMIT_RESERVE.min(limit / 2);
-    let pages = (limit - reserve) / WASM_PAGE_SIZE;
-    u32::try_from(pages).unwrap_or(u32::MAX).max(1)
+/// What one WAMR process needs under a memory limit besides linear memory.
+fn reserve(module: &Module, config: &InstanceConfig) -> u64 {
+    let binary = module.binary_size() as u64;
+    RUNTIME_RESERVE + binary + CODE_RESERVE_FACTOR * binary + u64::from(config.stack_size)
+}
+
+/// The most 64 KiB pages the module's memory may grow to under the limit,
+/// after what the container's other processes use (for `youki exec`) and
+/// this process's own reserve. WAMR never caps below a module's initial
+/// memory, so a module whose initial memory does not fit is refused here,
+/// rather than OOM-killed when it touches it.
+fn pages_under_limit(
+    module: &Module,
+    config: &InstanceConfig,
+    memory: MemoryUse,
+) -> Result<u32, String> {
+    let reserve = reserve(module, config);
+    let available = memory
+        .limit
+        .saturating_sub(memory.in_use)
+        .saturating_sub(reserve);
+    let pages = u32::try_from(available / WASM_PAGE_SIZE).unwrap_or(u32::MAX);
+    let initial = module.memory().map_or(0, |memory| memory.initial_pages);
+    if initial > u64::from(pages) {
+        let limit = memory.limit;
+        let used = match memory.in_use {
+            0 => String::new(),
+            bytes => format!(", {} in use by the container", mib(bytes)),
+        };
+        return Err(format!(
+            "its initial memory ({}) does not fit under the container's memory limit ({}{used}, \
+             {} kept for youki, wamr and the module's code)",
+            mib(initial * WASM_PAGE_SIZE),
+            mib(limit),
+            mib(reserve)
+        ));
+    }
+    Ok(pages)
+}
+
+/// Bytes as MiB with one decimal, for messages.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 fn parse_size(annotation: &str, value: &str) -> Result<u32, String> {
@@ -186,30 +252,6 @@ fn parse_size(annotation: &str, value: &str) -> Result<u32, String> {
     };
     let bytes = digits.parse::<u64>().map_err(|_| invalid())? * multiplier;
     u32::try_from(bytes).ok().ok_or_else(invalid)
-}
-
-/// As PID 1 of its namespace, the init process gets no SIGTERM or SIGINT
-/// unless it handles them: `podman stop` and pod deletion would wait for
-/// SIGKILL. A thread waits for them and ends the container the way a native
-/// program killed by the signal ends (exit 128 + signal).
-fn end_on_termination_signals() -> Result<(), String> {
-    let mut signals = SigSet::empty();
-    signals.add(Signal::SIGTERM);
-    signals.add(Signal::SIGINT);
-    // Blocked here, before the thread exists, so it inherits the mask and
-    // sigwait is the only receiver.
-    signals
-        .thread_block()
-        .map_err(|err| format!("could not block termination signals: {err}"))?;
-    std::thread::Builder::new()
-        .name("signals".to_owned())
-        .spawn(move || {
-            if let Ok(signal) = signals.wait() {
-                std::process::exit(128 + signal as i32);
-            }
-        })
-        .map_err(|err| format!("could not start the signal thread: {err}"))?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -231,12 +273,48 @@ mod tests {
         }
     }
 
+    fn module(wat: &str) -> Module<'static> {
+        Runtime::global()
+            .unwrap()
+            .load(wat::parse_str(wat).unwrap())
+            .unwrap()
+    }
+
     #[test]
-    fn memory_limit_leaves_a_reserve() {
-        // 64 MiB limit: 8 MiB reserve, 56 MiB of pages.
-        assert_eq!(max_pages_under(64 * 1024 * 1024), 56 * 16);
-        // A tiny limit keeps half, and never fewer than one page.
-        assert_eq!(max_pages_under(4 * 1024 * 1024), 32);
-        assert_eq!(max_pages_under(1000), 1);
+    fn the_memory_limit_leaves_a_reserve_and_refuses_what_cannot_fit() {
+        const MIB: u64 = 1024 * 1024;
+        let small = module(r#"(module (memory (export "memory") 2) (func (export "_start")))"#);
+        let config = InstanceConfig::default();
+        let reserve = reserve(&small, &config);
+        assert!(reserve > RUNTIME_RESERVE && reserve < RUNTIME_RESERVE + MIB);
+        let alone = MemoryUse {
+            limit: 64 * MIB,
+            in_use: 0,
+        };
+        let pages = pages_under_limit(&small, &config, alone).unwrap();
+        assert_eq!(u64::from(pages), (64 * MIB - reserve) / WASM_PAGE_SIZE);
+        // Beside processes that use 40 MiB of the same limit: what is left.
+        let shared = MemoryUse {
+            limit: 64 * MIB,
+            in_use: 40 * MIB,
+        };
+        let pages = pages_under_limit(&small, &config, shared).unwrap();
+        assert_eq!(u64::from(pages), (24 * MIB - reserve) / WASM_PAGE_SIZE);
+        // Initial memory above what is left is refused, with the numbers.
+        let big = module(r#"(module (memory (export "memory") 1600) (func (export "_start")))"#);
+        let err = pages_under_limit(&big, &config, shared).unwrap_err();
+        assert!(
+            err.starts_with(
+                "its initial memory (100.0 MiB) does not fit under the container's memory \
+                 limit (64.0 MiB, 40.0 MiB in use by the container"
+            ),
+            "{err}"
+        );
+        // A limit below the reserve leaves nothing, not an underflow.
+        let tiny = MemoryUse {
+            limit: MIB,
+            in_use: 0,
+        };
+        assert!(pages_under_limit(&small, &config, tiny).is_err());
     }
 }

@@ -13,7 +13,7 @@ use super::{RunToExit, TRAP_EXIT_CODE, WasmProcess};
 
 pub const HANDLER: &str = "wasmedge";
 
-pub fn get_executor() -> Box<dyn Executor> {
+pub fn get_executor(_: &super::executor::Launch) -> Box<dyn Executor> {
     Box::new(RunToExit(run))
 }
 

@@ -9,7 +9,7 @@ use super::{RunToExit, TRAP_EXIT_CODE, WasmProcess};
 
 pub const HANDLER: &str = "wasmtime";
 
-pub fn get_executor() -> Box<dyn Executor> {
+pub fn get_executor(_: &super::executor::Launch) -> Box<dyn Executor> {
     Box::new(RunToExit(run))
 }
 
