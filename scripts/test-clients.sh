@@ -79,28 +79,38 @@ build_image native --entrypoint '["/bin/sh", "-c", "echo native; exit 3"]' --env
 # containerd adds no PATH to sandboxes, and youki refuses a process without one
 build_image pause --entrypoint '["/bin/sleep", "2147483647"]' --env PATH=/bin
 
-echo "==> starting a private containerd with youki registered"
+echo "==> a private containerd config, as Debian ships it, with youki added by scripts/install.sh"
 cat > "$work/config.toml" <<TOML
 version = 2
 root = "$work/root"
 state = "$work/state"
 [grpc]
   address = "$work/containerd.sock"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "localhost/youki-e2e-pause:latest"
-  # This sandbox lacks CAP_SYS_RESOURCE: pods must not ask for an
-  # oom_score_adj below containerd's own (the kubelet gives sandboxes -998).
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-    runtime_type = "io.containerd.runc.v2"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.youki]
-    runtime_type = "io.containerd.runc.v2"
-    pod_annotations = ["run.oci.handler", "module.wasm.image/*"]
-    container_annotations = ["run.oci.handler", "module.wasm.image/*", "io.youki.wamr.*"]
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.youki.options]
-      BinaryName = "$youki"
-      Root = "$work/youki-root"
+
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    sandbox_image = "localhost/youki-e2e-pause:latest"
+    # This sandbox lacks CAP_SYS_RESOURCE: pods must not ask for an
+    # oom_score_adj below containerd's own (the kubelet gives sandboxes -998).
+    restrict_oom_score_adj = true
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = "/usr/lib/cni"
+      conf_dir = "/etc/cni/net.d"
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "$work/opt"
 TOML
+cp "$work/config.toml" "$work/config.before"
+scripts/install.sh --binary "$youki" --prefix "$work/prefix" --containerd \
+    --containerd-config "$work/config.toml" --youki-root "$work/youki-root" --no-restart
+youki="$work/prefix/bin/youki"
+# The install kept the config it found (and a copy of it), and added youki.
+cmp -s "$work/config.before" "$work/config.toml.before-youki"
+while IFS= read -r line; do
+    grep -qxF "$line" "$work/config.toml" || { echo "error: install.sh lost: $line" >&2; exit 1; }
+done < "$work/config.before"
+grep -q "BinaryName = \"$youki\"" "$work/config.toml"
+
+echo "==> starting the private containerd"
 containerd --config "$work/config.toml" >"$work/containerd.log" 2>&1 &
 containerd_pid=$!
 for _ in $(seq 100); do

@@ -14,6 +14,7 @@ step() { echo; echo "==> $*  [$(date +%T)]"; }
 
 step "prerequisites"
 scripts/install-deps.sh
+scripts/check-rust.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -24,23 +25,50 @@ cargo clippy --workspace --all-targets --features youki/wasm-wamr -- -D warnings
 step "building youki with wasm-wamr"
 cargo build -p youki --features wasm-wamr
 
-step "unit tests (youki, libwamr)"
+step "unit tests (youki, libwamr, the e2e helpers)"
 cargo test -p youki -p libwamr --features youki/wasm-wamr
+cargo test -p youki-e2e --lib
 
-step "end-to-end: CLI parity, WAMR containers, binary protection (real containers, as root)"
+step "end-to-end: CLI, WAMR containers, security (real containers, as root)"
 YOUKI_BIN="$PWD/target/debug/youki" cargo test -p youki-e2e --test cli --test wamr --test security
+
+# Upstream youki 0.7.0's own binary, built once into a cache outside the
+# checkout, to run side by side with ours.
+step "end-to-end: parity with upstream youki 0.7.0 (its binary from crates.io)"
+upstream_cache="${YOUKI_UPSTREAM_CACHE:-$HOME/.cache/youki-e2e/upstream-0.7.0}"
+if [ ! -x "$upstream_cache/bin/youki" ]; then
+    cargo install youki --version 0.7.0 --locked --features v1,v2,seccomp --root "$upstream_cache"
+fi
+YOUKI_BIN="$PWD/target/debug/youki" UPSTREAM_YOUKI_BIN="$upstream_cache/bin/youki" \
+    cargo test -p youki-e2e --test parity
 
 step "end-to-end: containerd (ctr), podman and a CRI client (kubelet's calls)"
 scripts/test-clients.sh target/debug/youki
 
 # The other engines build in their own target directory, so that the main
 # build above stays a plain `cargo build --features wasm-wamr`.
-step "building youki with wamr + wasmtime + wasmer"
+step "building and linting youki with wamr + wasmtime + wasmer"
 engines_target="$PWD/target/engines"
 CARGO_TARGET_DIR="$engines_target" cargo build -p youki --features wasm-wamr,wasm-wasmtime,wasm-wasmer
+CARGO_TARGET_DIR="$engines_target" cargo clippy -p youki --all-targets \
+    --features wasm-wamr,wasm-wasmtime,wasm-wasmer -- -D warnings
 
 step "end-to-end: engine selection"
 YOUKI_BIN="$engines_target/debug/youki" cargo test -p youki-e2e --test engines
+
+# The bundle other hosts run (a cgroup v2 node, say): built here, then run
+# from a copy outside the checkout with a PATH that has no cargo, clang or
+# busybox, as it would be there.
+step "portable end-to-end bundle (scripts/e2e-bundle.sh), run from outside the checkout"
+scripts/e2e-bundle.sh target/e2e-bundle
+(
+    copy=$(mktemp -d /tmp/youki-e2e-bundle.XXXXXX)
+    trap 'rm -rf "$copy"' EXIT
+    mkdir "$copy/path"
+    for tool in sh dirname id uname ps; do ln -s "$(command -v "$tool")" "$copy/path/$tool"; done
+    tar -C "$copy" -xzf target/e2e-bundle.tar.gz
+    cd "$copy" && env -i PATH="$copy/path" HOME="$HOME" "$copy/e2e-bundle/run.sh"
+)
 
 # The benchmark is not a test; its smoke mode (N=2, one repetition) checks
 # that it still runs end to end and cleans up after itself.

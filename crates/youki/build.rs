@@ -23,6 +23,20 @@ fn main() {
         commit.unwrap_or_else(|| "unknown".to_owned())
     );
     println!("cargo:rerun-if-env-changed=YOUKI_GIT_COMMIT");
+    // `youki --version` names the compiler, as upstream's does.
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let rustc_version = Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|out| {
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.split_whitespace().nth(1).map(str::to_owned)
+        });
+    println!(
+        "cargo:rustc-env=YOUKI_RUSTC_VERSION={}",
+        rustc_version.unwrap_or_else(|| "unknown".to_owned())
+    );
     println!("cargo:rerun-if-changed=../../.git/HEAD");
     println!("cargo:rerun-if-changed=../../.git/index");
 }

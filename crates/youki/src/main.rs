@@ -23,15 +23,28 @@ pub struct YoukiExtendOpts {
     pub systemd_log: bool,
 }
 
+/// What `youki --help` adds about Wasm below the options (no flag changes).
+const WASM_HELP: &str = "Wasm: a container annotated run.oci.handler=wasm (or \
+module.wasm.image/variant=compat) runs its process.args[0] as a WebAssembly module \
+in-process; `youki info` lists the Wasm handlers built in.";
+
 #[derive(Parser, Debug)]
-#[command(name = "youki", version = version::LONG_VERSION, about = "youki, a container runtime")]
+#[command(
+    name = "youki",
+    about = "youki, a container runtime",
+    disable_version_flag = true
+)]
+#[command(after_help = WASM_HELP)]
 struct Opts {
     #[command(flatten)]
     global: GlobalOpts,
     #[command(flatten)]
     youki_extend: YoukiExtendOpts,
     #[command(subcommand)]
-    subcmd: SubCommand,
+    subcmd: Option<SubCommand>,
+    /// Display youki version and commit hash
+    #[arg(short, long)]
+    version: bool,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -58,6 +71,10 @@ fn main() {
     };
 
     let opts = parse_args();
+    if opts.version {
+        print!("{}", version::long_version());
+        return;
+    }
     if let Err(err) = observability::init(&opts.global, &opts.youki_extend) {
         eprintln!("failed to initialize logging: {err:#}");
         std::process::exit(1);
@@ -71,6 +88,16 @@ fn main() {
         std::env::args_os()
     );
 
+    // `run` and `exec` return the container's or process's exit code, so
+    // their own failures exit 255, as upstream youki's do; others exit 1.
+    let failure_code = match &opts.subcmd {
+        Some(SubCommand::Common(cmd))
+            if matches!(**cmd, CommonCmd::Run(_) | CommonCmd::Exec(_)) =>
+        {
+            255
+        }
+        _ => 1,
+    };
     match run_subcommand(opts) {
         Ok(code) => std::process::exit(code),
         Err(err) => {
@@ -79,7 +106,7 @@ fn main() {
                 tracing::error!("{err:#}");
             }
             eprintln!("error: {err:#}");
-            std::process::exit(1);
+            std::process::exit(failure_code);
         }
     }
 }
@@ -88,7 +115,10 @@ fn main() {
 fn cli() -> clap::Command {
     // liboci-cli names its checkpoint variant `Checkpointt`; runc, crun and
     // every manager call it `checkpoint`.
-    Opts::command().mut_subcommand("checkpointt", |cmd| cmd.visible_alias("checkpoint"))
+    Opts::command()
+        .mut_subcommand("checkpointt", |cmd| cmd.visible_alias("checkpoint"))
+        .mut_subcommand("run", |cmd| cmd.after_help(WASM_HELP))
+        .mut_subcommand("create", |cmd| cmd.after_help(WASM_HELP))
 }
 
 fn parse_args() -> Opts {
@@ -103,7 +133,12 @@ fn run_subcommand(opts: Opts) -> Result<i32> {
     // Only subcommands that touch containers create the state root.
     let root = || rootpath::determine(root_flag.clone()).context("failed to set up the state root");
     let success = |()| 0;
-    match opts.subcmd {
+    let Some(subcmd) = opts.subcmd else {
+        // No subcommand: the help, and success, as upstream youki does.
+        cli().print_help()?;
+        return Ok(0);
+    };
+    match subcmd {
         SubCommand::Standard(cmd) => match *cmd {
             StandardCmd::Create(args) => {
                 commands::create::create(args, root()?, systemd_cgroup).map(success)

@@ -25,15 +25,26 @@ pub const FEATURES: &str = enabled_features!(
     "wasm-wamr",
 );
 
-pub const LONG_VERSION: &str = concatcp!(
-    env!("CARGO_PKG_VERSION"),
-    "\ncommit: ",
-    GIT_COMMIT,
-    "\nspec: ",
-    oci_spec::runtime::VERSION,
-    "\n",
-    FEATURES
-);
+/// What `youki --version` (and `-v`) prints: upstream youki 0.7's lines
+/// (`runc --version`'s layout, which Moby and podman read), then the
+/// compiled-in features, this build's one addition.
+pub fn long_version() -> String {
+    let mut text = format!(
+        "youki version: {version}\ncommit: {version}-{GIT_COMMIT}\nspec: {spec}\nrustc: {rustc}\n",
+        version = env!("CARGO_PKG_VERSION"),
+        spec = oci_spec::runtime::VERSION,
+        rustc = env!("YOUKI_RUSTC_VERSION"),
+    );
+    #[cfg(feature = "seccomp")]
+    {
+        let libseccomp = libseccomp::ScmpVersion::current()
+            .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+            .unwrap_or_else(|_| "unknown".to_owned());
+        text.push_str(&format!("libseccomp: {libseccomp}\n"));
+    }
+    text.push_str(&format!("features: {}\n", features().join(" ")));
+    text
+}
 
 /// The compiled-in features as a list, for `youki features` and `youki info`.
 pub fn features() -> Vec<&'static str> {
@@ -46,8 +57,10 @@ mod tests {
 
     #[test]
     fn version_lists_spec_and_features() {
-        assert!(LONG_VERSION.starts_with(env!("CARGO_PKG_VERSION")));
-        assert!(LONG_VERSION.contains(&format!("spec: {}", oci_spec::runtime::VERSION)));
+        let text = long_version();
+        assert!(text.starts_with(concat!("youki version: ", env!("CARGO_PKG_VERSION"), "\n")));
+        assert!(text.contains(&format!("spec: {}\n", oci_spec::runtime::VERSION)));
+        assert!(text.contains(&format!("features: {}\n", features().join(" "))));
         for feature in features() {
             assert!(feature.starts_with('+'), "{feature}");
         }

@@ -163,11 +163,19 @@ impl Youki {
         self.state(id)["pid"].as_i64().expect("state has a pid") as i32
     }
 
-    /// Polls until the container reaches `status`, for at most `seconds`.
+    /// Polls until the container reaches `status`, for at most `seconds`;
+    /// a container not created yet is "absent".
     pub fn wait_status(&self, id: &str, status: &str, seconds: u64) -> Result<()> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
         loop {
-            let now = self.status(id);
+            let out = self
+                .command(&["state", id])
+                .output()
+                .context("spawn youki state")?;
+            let now = serde_json::from_slice::<Value>(&out.stdout)
+                .ok()
+                .and_then(|state| state["status"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "absent".to_owned());
             if now == status {
                 return Ok(());
             }
@@ -346,24 +354,62 @@ impl Bundle {
     }
 }
 
-/// The path of a compiled WASI fixture (see build.rs), such as `hello.wasm`.
+/// The path of a compiled WASI fixture (see build.rs), such as `hello.wasm`:
+/// under `$YOUKI_E2E_FIXTURES` where the suite runs from the portable bundle
+/// (scripts/e2e-bundle.sh), else where the build put them.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("FIXTURES_DIR")).join(name)
+    match std::env::var_os("YOUKI_E2E_FIXTURES") {
+        Some(dir) => PathBuf::from(dir).join(name),
+        None => Path::new(env!("FIXTURES_DIR")).join(name),
+    }
 }
 
-/// Copies the host's static busybox and links the applets tests use.
+/// The static busybox that root file systems get: `$YOUKI_E2E_BUSYBOX`
+/// (the bundle's), else the host's `/bin/busybox` (Debian's busybox-static).
+fn busybox() -> Result<PathBuf> {
+    let source = std::env::var_os("YOUKI_E2E_BUSYBOX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/bin/busybox"));
+    let elf = std::fs::read(&source)
+        .with_context(|| format!("{} is missing: install busybox-static", source.display()))?;
+    if elf_has_interpreter(&elf) {
+        bail!(
+            "{} is dynamically linked: install busybox-static",
+            source.display()
+        );
+    }
+    Ok(source)
+}
+
+/// Whether a 64-bit little-endian ELF file names a program interpreter
+/// (a `PT_INTERP` program header): a dynamically linked executable does.
+fn elf_has_interpreter(elf: &[u8]) -> bool {
+    const PT_INTERP: u32 = 3;
+    let field = |at: usize, len: usize| -> Option<u64> {
+        let bytes = elf.get(at..at + len)?;
+        Some(
+            bytes
+                .iter()
+                .rev()
+                .fold(0, |acc, &b| acc << 8 | u64::from(b)),
+        )
+    };
+    let headers = || -> Option<bool> {
+        if elf.get(..5)? != b"\x7fELF\x02" {
+            return None;
+        }
+        let (offset, size, count) = (field(0x20, 8)?, field(0x36, 2)?, field(0x38, 2)?);
+        Some((0..count).any(|index| {
+            let at = usize::try_from(offset + index * size).unwrap_or(usize::MAX);
+            field(at, 4) == Some(u64::from(PT_INTERP))
+        }))
+    };
+    headers().unwrap_or(false)
+}
+
+/// Copies the static busybox and links the applets tests use.
 fn install_busybox(bin: &Path) -> Result<()> {
-    let source = Path::new("/bin/busybox");
-    let kind = Command::new("file").arg("-L").arg(source).output();
-    if !source.exists() {
-        bail!("/bin/busybox is missing: install busybox-static");
-    }
-    if let Ok(kind) = kind
-        && String::from_utf8_lossy(&kind.stdout).contains("dynamically linked")
-    {
-        bail!("/bin/busybox is dynamically linked: install busybox-static");
-    }
-    std::fs::copy(source, bin.join("busybox")).context("copy busybox")?;
+    std::fs::copy(busybox()?, bin.join("busybox")).context("copy busybox")?;
     for applet in [
         "sh", "sleep", "cat", "echo", "ls", "true", "env", "id", "dd",
     ] {
@@ -372,34 +418,239 @@ fn install_busybox(bin: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The host path of a container process's cgroup for a v1 controller.
-pub fn v1_cgroup_dir(pid: i32, controller: &str) -> PathBuf {
-    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("read cgroup");
-    let path = cgroups
-        .lines()
-        .find_map(|line| {
-            let mut parts = line.splitn(3, ':');
-            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-            controllers
-                .split(',')
-                .any(|c| c == controller)
-                .then(|| path.to_owned())
-        })
-        .unwrap_or_else(|| panic!("process {pid} has no {controller} cgroup"));
-    Path::new("/sys/fs/cgroup")
-        .join(controller)
-        .join(path.trim_start_matches('/'))
+/// How the host mounts cgroups, as libcgroups tells them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupMode {
+    /// v1 controllers only (`/sys/fs/cgroup/<controller>`).
+    Legacy,
+    /// v1 controllers, and a v2 tree at `/sys/fs/cgroup/unified` without them:
+    /// youki uses the v1 controllers.
+    Hybrid,
+    /// One v2 tree at `/sys/fs/cgroup` (Debian 12, Ubuntu 22.04+, RHEL 9).
+    Unified,
 }
 
-/// Every cgroup directory named after `id`, anywhere in the v1 and v2 trees.
-fn cgroups_named(id: &str) -> Vec<PathBuf> {
-    let out = Command::new("find")
-        .args(["/sys/fs/cgroup", "-maxdepth", "4", "-type", "d", "-name"])
-        .arg(format!("*{id}*"))
-        .output()
-        .expect("find");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(PathBuf::from)
-        .collect()
+impl CgroupMode {
+    /// This host's mode.
+    pub fn of_host() -> Self {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo");
+        Self::from_mountinfo(&mountinfo)
+    }
+
+    /// The mode from the text of `/proc/<pid>/mountinfo`.
+    pub fn from_mountinfo(mountinfo: &str) -> Self {
+        // Each line: id parent major:minor root mount-point options ... - fstype source options
+        let mounts: Vec<(&str, &str)> = mountinfo
+            .lines()
+            .filter_map(|line| {
+                let mount_point = line.split(' ').nth(4)?;
+                let fstype = line.split(" - ").nth(1)?.split(' ').next()?;
+                Some((mount_point, fstype))
+            })
+            .collect();
+        let has = |point: &str, fstype: &str| mounts.contains(&(point, fstype));
+        if has("/sys/fs/cgroup", "cgroup2") {
+            CgroupMode::Unified
+        } else if has("/sys/fs/cgroup/unified", "cgroup2") {
+            CgroupMode::Hybrid
+        } else {
+            CgroupMode::Legacy
+        }
+    }
+}
+
+/// A container process's cgroup, and the files youki's commands change,
+/// wherever the host's cgroup mode puts them.
+pub struct Cgroup {
+    mode: CgroupMode,
+    proc_cgroup: String,
+}
+
+impl Cgroup {
+    /// The cgroup of process `pid`, read from `/proc/<pid>/cgroup`.
+    pub fn of(pid: i32) -> Self {
+        Self {
+            mode: CgroupMode::of_host(),
+            proc_cgroup: std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .expect("read /proc/<pid>/cgroup"),
+        }
+    }
+
+    /// The directory that holds `controller`'s files for this cgroup.
+    pub fn dir(&self, controller: &str) -> PathBuf {
+        cgroup_dir(self.mode, &self.proc_cgroup, controller)
+            .unwrap_or_else(|| panic!("no {controller} cgroup in:\n{}", self.proc_cgroup))
+    }
+
+    fn read(&self, controller: &str, file: &str) -> String {
+        let path = self.dir(controller).join(file);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("read {}: {err}", path.display()))
+            .trim()
+            .to_owned()
+    }
+
+    /// Whether the cgroup is frozen: `freezer.state` (v1) or `cgroup.freeze` (v2).
+    pub fn frozen(&self) -> bool {
+        match self.mode {
+            CgroupMode::Unified => self.read("freezer", "cgroup.freeze") == "1",
+            _ => self.read("freezer", "freezer.state") == "FROZEN",
+        }
+    }
+
+    /// The memory limit in bytes: `memory.limit_in_bytes` (v1) or `memory.max` (v2).
+    pub fn memory_limit(&self) -> String {
+        match self.mode {
+            CgroupMode::Unified => self.read("memory", "memory.max"),
+            _ => self.read("memory", "memory.limit_in_bytes"),
+        }
+    }
+
+    /// `pids.max`, the same file in both versions.
+    pub fn pids_limit(&self) -> String {
+        self.read("pids", "pids.max")
+    }
+}
+
+/// Where `controller`'s files are for the cgroup `/proc/<pid>/cgroup`
+/// describes: v2 has one line, `0::/path`, and one tree; v1 has a line per
+/// hierarchy, `N:controller[,controller]:/path`, and a tree per controller.
+pub fn cgroup_dir(mode: CgroupMode, proc_cgroup: &str, controller: &str) -> Option<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    proc_cgroup.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (hierarchy, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let relative = path.trim_start_matches('/');
+        match mode {
+            CgroupMode::Unified => {
+                (hierarchy == "0" && controllers.is_empty()).then(|| root.join(relative))
+            }
+            CgroupMode::Legacy | CgroupMode::Hybrid => controllers
+                .split(',')
+                .any(|c| c == controller)
+                .then(|| root.join(controller).join(relative)),
+        }
+    })
+}
+
+/// Every cgroup directory named after `id`, at any depth of every cgroup
+/// tree under `/sys/fs/cgroup` (v1, hybrid and v2).
+pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![PathBuf::from("/sys/fs/cgroup")];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            // Cgroup directories are real directories; links (cpu -> cpu,cpuacct) are not followed.
+            if !entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                continue;
+            }
+            let path = entry.path();
+            if entry.file_name().to_string_lossy().contains(id) {
+                found.push(path.clone());
+            }
+            pending.push(path);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This project's CI host (Debian 12 userland, kernel 6.18): v1
+    /// controllers, and a v2 tree at /sys/fs/cgroup/unified.
+    const HYBRID_MOUNTINFO: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+37 31 0:34 / /sys/fs/cgroup/freezer rw,relatime - cgroup cgroup rw,freezer
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    /// Ubuntu 24.04 and every systemd distribution of the last years.
+    const UNIFIED_MOUNTINFO: &str = "\
+25 30 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+33 25 0:28 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+";
+    /// RHEL 7 and other hosts without a v2 tree.
+    const LEGACY_MOUNTINFO: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+36 31 0:33 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+";
+
+    #[test]
+    fn a_dynamic_executable_is_told_from_a_static_one() {
+        // This test binary is dynamically linked (it names ld.so).
+        let me = std::fs::read("/proc/self/exe").unwrap();
+        assert!(elf_has_interpreter(&me));
+        assert!(!elf_has_interpreter(b"\x7fELF\x02 too short"));
+        assert!(!elf_has_interpreter(b"#!/bin/sh"));
+    }
+
+    #[test]
+    fn modes_from_mountinfo() {
+        assert_eq!(
+            CgroupMode::from_mountinfo(HYBRID_MOUNTINFO),
+            CgroupMode::Hybrid
+        );
+        assert_eq!(
+            CgroupMode::from_mountinfo(UNIFIED_MOUNTINFO),
+            CgroupMode::Unified
+        );
+        assert_eq!(
+            CgroupMode::from_mountinfo(LEGACY_MOUNTINFO),
+            CgroupMode::Legacy
+        );
+    }
+
+    #[test]
+    fn v1_dirs_per_controller() {
+        let proc_cgroup = "\
+9:name=systemd:/
+8:pids:/:youki:c1
+6:freezer:/:youki:c1
+4:memory:/:youki:c1
+2:cpu,cpuacct:/:youki:c1
+0::/
+";
+        let dir = |controller| cgroup_dir(CgroupMode::Hybrid, proc_cgroup, controller);
+        assert_eq!(
+            dir("memory"),
+            Some(PathBuf::from("/sys/fs/cgroup/memory/:youki:c1"))
+        );
+        assert_eq!(
+            dir("freezer"),
+            Some(PathBuf::from("/sys/fs/cgroup/freezer/:youki:c1"))
+        );
+        assert_eq!(
+            dir("cpuacct"),
+            Some(PathBuf::from("/sys/fs/cgroup/cpuacct/:youki:c1"))
+        );
+        assert_eq!(dir("hugetlb"), None);
+        assert_eq!(
+            cgroup_dir(CgroupMode::Legacy, "4:memory:/youki/c2\n", "memory"),
+            Some(PathBuf::from("/sys/fs/cgroup/memory/youki/c2"))
+        );
+    }
+
+    #[test]
+    fn v2_has_one_dir_for_every_controller() {
+        let proc_cgroup = "0::/system.slice/youki-c3.scope\n";
+        for controller in ["memory", "pids", "freezer"] {
+            assert_eq!(
+                cgroup_dir(CgroupMode::Unified, proc_cgroup, controller),
+                Some(PathBuf::from("/sys/fs/cgroup/system.slice/youki-c3.scope"))
+            );
+        }
+        // A v1 line is no v2 cgroup.
+        assert_eq!(
+            cgroup_dir(CgroupMode::Unified, "4:memory:/x\n", "memory"),
+            None
+        );
+    }
 }

@@ -242,13 +242,15 @@ impl ForeignOverlay {
         let (empty, mountpoint) = (dirs.path().join("empty"), dirs.path().join("mnt"));
         std::fs::create_dir(&empty).unwrap();
         std::fs::create_dir(&mountpoint).unwrap();
-        let options = format!("ro,lowerdir={}:{}", dir.display(), empty.display());
-        let status = std::process::Command::new("mount")
-            .args(["-t", "overlay", "overlay", "-o", &options])
-            .arg(&mountpoint)
-            .status()
-            .unwrap();
-        assert!(status.success(), "mount -t overlay failed");
+        let options = format!("lowerdir={}:{}", dir.display(), empty.display());
+        nix::mount::mount(
+            Some("overlay"),
+            &mountpoint,
+            Some("overlay"),
+            nix::mount::MsFlags::MS_RDONLY,
+            Some(options.as_str()),
+        )
+        .expect("mount -t overlay");
         Self {
             mountpoint,
             _dirs: dirs,
