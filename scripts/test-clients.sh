@@ -131,3 +131,16 @@ CONTAINERD_ADDRESS="$work/containerd.sock" \
 CLIENTS_WORKDIR="$work" \
     cargo test -p youki-e2e --test clients -- --test-threads 2 || {
         echo "==> containerd log (last 40 lines):"; tail -40 "$work/containerd.log"; exit 1; }
+
+# Every documented command, against the same youki and private containerd.
+# This machine's hard limit for open files is below podman's default: the
+# docs say to pass --ulimit there; here podman gets it from its config.
+cat > "$work/containers.conf" <<CONF
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
+CONF
+echo "==> running the docs' shell blocks (scripts/test-docs.sh)"
+YOUKI="$youki" \
+CONTAINERD_ADDRESS="$work/containerd.sock" \
+CONTAINERS_CONF="$work/containers.conf" \
+    scripts/test-docs.sh

@@ -44,6 +44,15 @@ fn help_lists_every_subcommand_and_version_lists_features() {
     ] {
         assert!(help.contains(flag), "{flag} missing:\n{help}");
     }
+    // One line on Wasm containers, for the whole CLI and for run and create.
+    for args in [&["--help"][..], &["run", "--help"], &["create", "--help"]] {
+        let help = youki.ok(args);
+        assert!(
+            help.contains("Wasm: a container annotated run.oci.handler=wasm")
+                && help.contains("`youki info` lists the Wasm handlers"),
+            "{args:?}:\n{help}"
+        );
+    }
     let version = youki.ok(&["--version"]);
     assert!(version.contains("0.7.0"), "{version}");
     assert!(version.contains("commit: "), "{version}");

@@ -3,7 +3,6 @@
 //! kubelet drives it. scripts/test-clients.sh builds the images, starts a
 //! private containerd with youki registered, runs these tests and tears down.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -286,9 +285,12 @@ async fn cri(env: &Env) -> RuntimeServiceClient<Channel> {
     RuntimeServiceClient::new(channel)
 }
 
-/// What the kubelet sends for a host-network pod (no CNI needed) carrying
-/// the Wasm annotation, for RuntimeClass handler `youki`.
-fn pod_config(name: &str, log_dir: &Path) -> PodSandboxConfig {
+/// The pod annotations of a Wasm pod.
+const WASM_POD: &[(&str, &str)] = &[("module.wasm.image/variant", "compat")];
+
+/// What the kubelet sends for a host-network pod (no CNI needed) with these
+/// annotations, for RuntimeClass handler `youki`.
+fn pod_config(name: &str, log_dir: &Path, annotations: &[(&str, &str)]) -> PodSandboxConfig {
     PodSandboxConfig {
         metadata: Some(PodSandboxMetadata {
             name: name.to_owned(),
@@ -299,7 +301,10 @@ fn pod_config(name: &str, log_dir: &Path) -> PodSandboxConfig {
         // empty for host-network pods: no private UTS namespace
         hostname: String::new(),
         log_directory: log_dir.to_str().unwrap().to_owned(),
-        annotations: HashMap::from([("module.wasm.image/variant".to_owned(), "compat".to_owned())]),
+        annotations: annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         linux: Some(LinuxPodSandboxConfig {
             security_context: Some(LinuxSandboxSecurityContext {
                 namespace_options: Some(NamespaceOption {
@@ -319,15 +324,27 @@ struct PodRun {
     saw_running: bool,
     exit_code: i32,
     log: String,
+    /// The annotations youki saw on the app container, read while it ran.
+    app_annotations: Option<serde_json::Value>,
+}
+
+/// One Wasm pod, the kubelet's way (see [`run_pod`]).
+async fn run_wasm_pod(env: &Env, name: &str, sleep_seconds: u32) -> PodRun {
+    run_pod(env, name, sleep_seconds, WASM_POD).await
 }
 
 /// One pod, the kubelet's way: RunPodSandbox, CreateContainer, StartContainer,
 /// ContainerStatus until exited, the CRI log file, StopPodSandbox, RemovePodSandbox.
-async fn run_wasm_pod(env: &Env, name: &str, sleep_seconds: u32) -> PodRun {
+async fn run_pod(
+    env: &Env,
+    name: &str,
+    sleep_seconds: u32,
+    pod_annotations: &[(&str, &str)],
+) -> PodRun {
     let mut client = cri(env).await;
     let log_dir = env.workdir.join("pods").join(name);
     std::fs::create_dir_all(&log_dir).unwrap();
-    let config = pod_config(name, &log_dir);
+    let config = pod_config(name, &log_dir, pod_annotations);
 
     let sandbox = client
         .run_pod_sandbox(RunPodSandboxRequest {
@@ -387,6 +404,14 @@ async fn run_wasm_pod(env: &Env, name: &str, sleep_seconds: u32) -> PodRun {
         .unwrap_or_else(|status| panic!("StartContainer {name}: {status}"));
 
     let mut saw_running = false;
+    let mut app_annotations = None;
+    // youki's state of the app container, under the runtime's Root/<namespace>;
+    // the shim deletes it once the container has exited.
+    let state_file = env
+        .workdir
+        .join("youki-root/k8s.io")
+        .join(&container)
+        .join("state.json");
     let deadline = Instant::now() + Duration::from_secs(120);
     let exit_code = loop {
         let status = client
@@ -401,6 +426,11 @@ async fn run_wasm_pod(env: &Env, name: &str, sleep_seconds: u32) -> PodRun {
             .unwrap();
         if status.state == ContainerState::ContainerRunning as i32 {
             saw_running = true;
+            app_annotations = app_annotations.or_else(|| {
+                let state = std::fs::read_to_string(&state_file).ok()?;
+                let state: serde_json::Value = serde_json::from_str(&state).ok()?;
+                Some(state["annotations"].clone())
+            });
         }
         if status.state == ContainerState::ContainerExited as i32 {
             break status.exit_code;
@@ -427,6 +457,7 @@ async fn run_wasm_pod(env: &Env, name: &str, sleep_seconds: u32) -> PodRun {
         saw_running,
         exit_code,
         log,
+        app_annotations,
     }
 }
 
@@ -524,4 +555,89 @@ async fn cri_runs_twenty_wasm_pods_at_once() {
     }
     // Twenty pods, each with a sandbox of its own.
     assert_eq!(sandboxes.len(), 20, "{sandboxes:?}");
+}
+
+/// A Pod's spec cannot set container annotations: `io.youki.wamr.*` on the
+/// pod must reach youki (through `pod_annotations`, which install.sh writes).
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_passes_a_pod_level_wamr_annotation_to_youki() {
+    let env = env();
+    let annotations = [
+        ("module.wasm.image/variant", "compat"),
+        ("io.youki.wamr.stack-size", "256K"),
+    ];
+    let pod = run_pod(&env, &unique_id("pod-stack"), 2, &annotations).await;
+    assert_eq!(pod.exit_code, 0);
+    let seen = pod
+        .app_annotations
+        .expect("the app container was never seen running");
+    assert_eq!(seen["io.youki.wamr.stack-size"], "256K", "{seen}");
+}
+
+/// The most common mistake, a Wasm image run without the annotation, gets
+/// a message naming the fix, through ctr and through the CRI.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wasm_image_without_the_annotation_fails_naming_the_fix() {
+    const FIX: &str = "is a wasm module, but the container has no wasm annotation: set \
+                       module.wasm.image/variant=compat";
+    let env = env();
+    let out = ctr_run(&env, WASM_IMAGE, &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains(FIX), "{}", text(&out.stderr));
+
+    let mut client = cri(&env).await;
+    let name = unique_id("pod-plain");
+    let log_dir = env.workdir.join("pods").join(&name);
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let config = pod_config(&name, &log_dir, &[]);
+    let sandbox = client
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: "youki".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .pod_sandbox_id;
+    let container = client
+        .create_container(CreateContainerRequest {
+            pod_sandbox_id: sandbox.clone(),
+            config: Some(ContainerConfig {
+                metadata: Some(ContainerMetadata {
+                    name: "app".to_owned(),
+                    attempt: 0,
+                }),
+                image: Some(ImageSpec {
+                    image: WASM_IMAGE.to_owned(),
+                    ..Default::default()
+                }),
+                log_path: "app.log".to_owned(),
+                ..Default::default()
+            }),
+            sandbox_config: Some(config),
+        })
+        .await;
+    let started = match container {
+        Ok(created) => client
+            .start_container(StartContainerRequest {
+                container_id: created.into_inner().container_id,
+            })
+            .await
+            .map(drop),
+        Err(status) => Err(status),
+    };
+    client
+        .stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: sandbox.clone(),
+        })
+        .await
+        .unwrap();
+    client
+        .remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: sandbox,
+        })
+        .await
+        .unwrap();
+    let status = started.expect_err("a Wasm image without the annotation started");
+    assert!(status.message().contains(FIX), "{}", status.message());
 }

@@ -25,6 +25,7 @@ const DIFFERENCES: &[&str] = &[
     "list-format",
     "signal-exit-code",
     "error-text",
+    "wasm-without-annotation",
 ];
 
 fn upstream_bin() -> PathBuf {
@@ -409,6 +410,22 @@ fn errors(pair: &mut Pair) {
             (&ours, &upstream),
         );
     }
+    // A Wasm module as a native entrypoint: upstream creates the container
+    // (execve fails after start); ours refuses at create, saying why.
+    let module = Bundle::empty(&pair.ours, &["/hello.wasm"]);
+    module.add_fixture("hello.wasm", "hello.wasm");
+    module.edit(|spec| spec["process"]["env"] = serde_json::json!(["PATH=/"]));
+    let (ours, upstream) =
+        pair.both(&["create", "--bundle", module.path_str(), &unique_id("wasm")]);
+    pair.expect(
+        "wasm-without-annotation",
+        ours.status.code() == upstream.status.code(),
+        (
+            ours.status.code(),
+            upstream.status.code(),
+            text(&ours.stderr),
+        ),
+    );
     // run of a bundle that cannot be created.
     let broken = busybox(pair, &["/no/such/program"]);
     let (ours, upstream) = pair.both(&["run", "--bundle", broken.path_str(), &unique_id("broken")]);

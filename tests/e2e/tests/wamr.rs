@@ -174,7 +174,12 @@ fn bad_modules_are_rejected_cleanly() {
 
     let missing = Bundle::wasm(&youki, "hello.wasm", &[]);
     missing.edit(|spec| spec["process"]["args"] = json!(["/missing.wasm"]));
-    assert_rejected(&youki, &missing, "/missing.wasm", "no such file");
+    assert_rejected(
+        &youki,
+        &missing,
+        "/missing.wasm",
+        "no such file in the container's root file system",
+    );
 
     let not_wasm = Bundle::wasm(&youki, "hello.wasm", &[]);
     std::fs::write(
@@ -204,7 +209,13 @@ fn bad_modules_are_rejected_cleanly() {
         "(module (func $f (bogus)))",
     )
     .unwrap();
-    assert_rejected(&youki, &bad_text, "/hello.wat", "unknown operator");
+    // One line, naming the file, line and column.
+    let err = youki.create_fails_cleanly(&bad_text, &unique_id("badwat"));
+    let line = err.lines().find(|line| line.starts_with("error:")).unwrap();
+    assert!(
+        line.contains("could not load wasm module /hello.wat: /hello.wat:1:19: unknown operator"),
+        "{err}"
+    );
 
     let library = Bundle::wasm(&youki, "nostart.wat", &[]);
     assert_rejected(
@@ -513,9 +524,33 @@ fn an_engine_not_built_in_is_a_clear_error() {
     bundle.annotate("run.oci.handler", "wasmedge");
     let err = youki.create_fails_cleanly(&bundle, &unique_id("noengine"));
     assert!(
-        err.contains("run.oci.handler=wasmedge names a wasm engine this youki was not built with"),
+        err.contains(
+            "run.oci.handler=wasmedge names a wasm engine this youki was not built with; it \
+             accepts wasm, wasm-smart, wamr (or no handler, for a native container)"
+        ),
         "{err}"
     );
+}
+
+/// The most common mistake: a Wasm image run without the annotation. The
+/// kernel could not execute the module; `create` says what to set instead.
+#[test]
+fn a_module_without_an_annotation_fails_create_saying_what_to_set() {
+    let youki = youki();
+    for entrypoint in ["/hello.wasm", "/app"] {
+        let bundle = Bundle::empty(&youki, &[entrypoint]);
+        // By content: "/app" has no .wasm name but is a module.
+        bundle.add_fixture("hello.wasm", entrypoint.trim_start_matches('/'));
+        bundle.edit(|spec| spec["process"]["env"] = json!(["PATH=/"]));
+        let err = youki.create_fails_cleanly(&bundle, &unique_id("noannotation"));
+        assert!(
+            err.contains(&format!(
+                "{entrypoint} is a wasm module, but the container has no wasm annotation: set \
+                 module.wasm.image/variant=compat (or run.oci.handler=wasm) to run it"
+            )),
+            "{err}"
+        );
+    }
 }
 
 #[test]

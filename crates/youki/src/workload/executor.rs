@@ -104,25 +104,29 @@ impl ChainExecutor {
             return Ok(native());
         }
         let engine = match request {
-            WasmRequest::Native => return Ok(native()),
+            WasmRequest::Native => {
+                // A module run as a native program fails at execve, after
+                // `start`, with no message: say at `create` what to set.
+                if !super::has_wasm_annotation(spec)
+                    && let Some(module) = entrypoint_module(spec)
+                {
+                    return Err(format!(
+                        "{} is a wasm module, but the container has no wasm annotation: set \
+                         module.wasm.image/variant=compat (or run.oci.handler=wasm) to run it",
+                        module.display()
+                    ));
+                }
+                return Ok(native());
+            }
             WasmRequest::AnyEngine => ENGINES.first().ok_or_else(|| {
                 "this is a wasm container, but this youki was built without a wasm engine \
                  (build with --features wasm-wasmtime or another wasm-* feature)"
                     .to_owned()
             })?,
-            WasmRequest::Engine(name) => {
-                ENGINES.iter().find(|e| e.handler == name).ok_or_else(|| {
-                    format!(
-                        "run.oci.handler={name} names a wasm engine this youki was not built \
-                         with (built in: {})",
-                        if ENGINES.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            engine_names().join(", ")
-                        }
-                    )
-                })?
-            }
+            WasmRequest::Engine(name) => ENGINES
+                .iter()
+                .find(|e| e.handler == name)
+                .ok_or_else(|| unknown_handler(name))?,
         };
         tracing::debug!(
             engine = engine.handler,
@@ -160,6 +164,30 @@ impl Executor for ChainExecutor {
         // environment is set up the same way for all of them.
         libcontainer::workload::default::get_executor().setup_envs(envs)
     }
+}
+
+/// What `run.oci.handler=<name>` gets when no engine is called `name`.
+fn unknown_handler(name: &str) -> String {
+    let accepted = super::handler_names();
+    if accepted.is_empty() {
+        format!(
+            "run.oci.handler={name} asks for a wasm engine, but this youki was built without \
+             one (build with --features wasm-wamr or another wasm-* feature)"
+        )
+    } else {
+        format!(
+            "run.oci.handler={name} names a wasm engine this youki was not built with; it \
+             accepts {} (or no handler, for a native container)",
+            accepted.join(", ")
+        )
+    }
+}
+
+/// The container's entrypoint, if it is a Wasm module (see
+/// [`exec_target_is_module`]) that exists.
+fn entrypoint_module(spec: &Spec) -> Option<std::path::PathBuf> {
+    let process = super::WasmProcess::from_spec(spec).ok()?;
+    (process.module.is_file() && exec_target_is_module(spec)).then_some(process.module)
 }
 
 /// Whether the program a `youki exec` process names is a Wasm module, by its

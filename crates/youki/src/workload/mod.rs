@@ -79,6 +79,15 @@ pub fn wasm_request(spec: &Spec) -> WasmRequest<'_> {
     }
 }
 
+/// Whether the spec carries either Wasm annotation, whatever its value.
+pub fn has_wasm_annotation(spec: &Spec) -> bool {
+    spec.annotations().as_ref().is_some_and(|annotations| {
+        [HANDLER_ANNOTATION, VARIANT_ANNOTATION]
+            .iter()
+            .any(|key| annotations.get(*key).is_some_and(|value| !value.is_empty()))
+    })
+}
+
 fn entrypoint_is_module(spec: &Spec) -> bool {
     let entrypoint = spec
         .process()
@@ -96,6 +105,11 @@ fn entrypoint_is_module(spec: &Spec) -> bool {
 /// well-behaved program uses for errors.
 #[cfg_attr(not(any_wasm_engine), allow(dead_code))]
 pub const TRAP_EXIT_CODE: i32 = 134;
+
+/// Why a module could not be loaded, when its file is not there: it was
+/// looked up in the container, not on the host.
+#[cfg_attr(not(any_wasm_engine), allow(dead_code))]
+pub const NOT_FOUND: &str = "no such file in the container's root file system";
 
 /// The parts of `process` every engine needs, read once.
 #[cfg_attr(not(any_wasm_engine), allow(dead_code))]
@@ -202,7 +216,7 @@ impl libcontainer::workload::Executor for RunToExit {
         use libcontainer::workload::ExecutorValidationError::ArgValidationError;
         let process = WasmProcess::from_spec(spec).map_err(ArgValidationError)?;
         if !process.module.is_file() {
-            return Err(ArgValidationError(process.load_error("no such file")));
+            return Err(ArgValidationError(process.load_error(NOT_FOUND)));
         }
         Ok(())
     }

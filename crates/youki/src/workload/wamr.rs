@@ -16,7 +16,7 @@ use libwamr::{Error, InstanceConfig, Module, Outcome, Runtime, WASM_PAGE_SIZE, W
 use oci_spec::runtime::Spec;
 
 use super::executor::{Launch, MemoryUse};
-use super::{TRAP_EXIT_CODE, WasmProcess, guest};
+use super::{NOT_FOUND, TRAP_EXIT_CODE, WasmProcess, guest};
 
 pub const HANDLER: &str = "wamr";
 
@@ -141,16 +141,29 @@ fn run(loaded: &Loaded, process: &WasmProcess) -> Result<i32, String> {
 /// The module's bytes: a binary module as is, a `.wat` file compiled.
 fn read_module(path: &Path) -> Result<Vec<u8>, String> {
     let bytes = std::fs::read(path).map_err(|err| match err.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_owned(),
+        std::io::ErrorKind::NotFound => NOT_FOUND.to_owned(),
         _ => err.to_string(),
     })?;
     let is_text = path.extension().is_some_and(|ext| ext == "wat") && !bytes.starts_with(b"\0asm");
     if is_text {
-        return wat::parse_bytes(&bytes)
+        return wat::Parser::new()
+            .parse_bytes(Some(path), &bytes)
             .map(|b| b.into_owned())
-            .map_err(|err| err.to_string());
+            .map_err(|err| one_line_wat_error(&err.to_string()));
     }
     Ok(bytes)
+}
+
+/// The `wat` crate's error, which spans several lines (the message, a
+/// `--> file:line:column` line, the source with a caret), as one line:
+/// `file:line:column: message`.
+fn one_line_wat_error(text: &str) -> String {
+    let mut lines = text.lines().map(str::trim);
+    let message = lines.next().unwrap_or_default();
+    match lines.find_map(|line| line.strip_prefix("--> ")) {
+        Some(location) => format!("{location}: {message}"),
+        None => text.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
 }
 
 /// Stack size from the annotation, else WAMR's default; no host-managed heap.
@@ -271,6 +284,21 @@ mod tests {
                 "{bad}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn a_wat_error_is_one_line_naming_the_file() {
+        let err = read_module_text("/app.wat", "(module (func $f (bogus)))");
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.starts_with("/app.wat:1:"), "{err}");
+    }
+
+    /// What read_module reports for a `.wat` file with this text.
+    fn read_module_text(path: &str, text: &str) -> String {
+        wat::Parser::new()
+            .parse_bytes(Some(Path::new(path)), text.as_bytes())
+            .map(|_| String::new())
+            .unwrap_or_else(|err| one_line_wat_error(&err.to_string()))
     }
 
     fn module(wat: &str) -> Module<'static> {
