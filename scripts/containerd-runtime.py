@@ -56,8 +56,8 @@ def youki_tables(runtimes, binary, root):
   # Pod annotations that reach youki: a Pod's spec cannot set container
   # annotations, so the Wasm ones must be allowed here too (the sandbox
   # itself always runs natively).
-  pod_annotations = ["run.oci.handler", "module.wasm.image/*", "io.youki.wamr.*"]
-  container_annotations = ["run.oci.handler", "module.wasm.image/*", "io.youki.wamr.*"]
+  pod_annotations = ["run.oci.handler", "module.wasm.image/*", "io.youki.wamr.*", "io.youki.wasm.*"]
+  container_annotations = ["run.oci.handler", "module.wasm.image/*", "io.youki.wamr.*", "io.youki.wasm.*"]
   [{runtimes}.youki.options]
     BinaryName = "{binary}"
     # youki's state, apart from runc's and from youki's own default

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the portable end-to-end bundle: a directory (and a .tar.gz of it)
-# that runs the cli, wamr and security suites as root on another Linux host
+# that runs the cli, wamr, security and faults suites as root on another Linux host
 # with no Rust toolchain, no compiler, no busybox and no internet: only what a
 # minimal Debian or Ubuntu server has (python3 is not needed either).
 #
@@ -27,7 +27,7 @@ echo "==> building the test executables (cli, wamr, security)"
 messages=$(mktemp)
 trap 'rm -f "$messages"' EXIT
 cargo test -p youki-e2e --no-run --message-format=json \
-    --test cli --test wamr --test security >"$messages"
+    --test cli --test wamr --test security --test faults >"$messages"
 
 rm -rf "$out" "$out.tar.gz"
 mkdir -p "$out/bin" "$out/tests" "$out/fixtures" "$out/lib"
@@ -49,6 +49,8 @@ for exe in $(read_messages executables); do
     name=$(basename "$exe" | sed 's/-[0-9a-f]*$//')
     strip -o "$out/tests/$name" "$exe"
 done
+# The suites' helper (it reaps a container's init, as a shim does).
+strip -o "$out/bin/shim-wait" "$(dirname "$(read_messages executables | head -1)")/../shim-wait"
 fixtures_dir="$(read_messages fixtures | tail -1)/fixtures"
 [ -d "$fixtures_dir" ] || { echo "error: no fixtures at $fixtures_dir" >&2; exit 1; }
 cp "$fixtures_dir"/* "$out/fixtures/"
@@ -77,6 +79,7 @@ fi
 export YOUKI_BIN="$here/bin/youki"
 export YOUKI_E2E_FIXTURES="$here/fixtures"
 export YOUKI_E2E_BUSYBOX="$here/bin/busybox"
+export YOUKI_E2E_SHIM_WAIT="$here/bin/shim-wait"
 export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 read -r version <<VERSION
 $("$YOUKI_BIN" --version)
@@ -85,7 +88,7 @@ echo "==> $(uname -srm); $version"
 echo "==> not in this bundle: the client suite (containerd, podman, CRI);"
 echo "    run scripts/test-clients.sh from a checkout where those clients are installed"
 failed=""
-for suite in cli wamr security; do
+for suite in cli wamr security faults; do
     echo "==> $suite"
     "$here/tests/$suite" "$@" || failed="$failed $suite"
 done

@@ -29,8 +29,8 @@ step "unit tests (youki, libwamr, the e2e helpers)"
 cargo test -p youki -p libwamr --features youki/wasm-wamr
 cargo test -p youki-e2e --lib
 
-step "end-to-end: CLI, WAMR containers, security (real containers, as root)"
-YOUKI_BIN="$PWD/target/debug/youki" cargo test -p youki-e2e --test cli --test wamr --test security
+step "end-to-end: CLI, WAMR containers, security, faults (real containers, as root)"
+YOUKI_BIN="$PWD/target/debug/youki" cargo test -p youki-e2e --test cli --test wamr --test security --test faults
 
 # Upstream youki 0.7.0's own binary, built once into a cache outside the
 # checkout, to run side by side with ours.

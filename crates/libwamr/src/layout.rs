@@ -1,11 +1,13 @@
-//! What a binary module declares about its linear memory, read from its
-//! sections without WAMR: the export API only describes an exported memory,
-//! and an embedder that caps memory must also see one that is defined but
-//! not exported, or imported.
+//! A binary module's sections, read without WAMR:
 //!
-//! Only the sections before the memory section are walked (the binary format
-//! orders them: types, imports, functions, tables, memories). The reader
-//! never trusts a declared length beyond the bytes it has.
+//! - [`check`] bounds what loading can cost before WAMR allocates anything:
+//!   WAMR allocates for what a module declares (a section, a vector of
+//!   entries) before it finds out the file does not hold it, so a small
+//!   file could make it allocate many times its size;
+//! - [`memory_limits`] tells the module's memory, which the export API only
+//!   describes when it is exported, for an embedder that caps memory.
+//!
+//! The reader never trusts a declared length beyond the bytes it has.
 
 /// The limits of a linear memory, in 64 KiB pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +20,57 @@ const MAGIC: &[u8; 4] = b"\0asm";
 const SECTION_IMPORT: u8 = 2;
 const SECTION_MEMORY: u8 = 5;
 const SECTION_CUSTOM: u8 = 0;
+/// The last section id the binary format knows (tag, from exception handling).
+const SECTION_LAST: u8 = 13;
+/// More sections than any module has: the format allows one of each id but
+/// custom ones, and toolchains write a handful of those.
+const MAX_SECTIONS: usize = 1024;
+
+/// Checks that every section lies within the module, that custom sections
+/// hold their name, that there are not more sections than [`MAX_SECTIONS`],
+/// and that no section declares more entries than it has bytes. Errors use
+/// WAMR's words for what WAMR would also find.
+pub fn check(module: &[u8]) -> Result<(), String> {
+    let mut reader = Reader { bytes: module };
+    if module.len() < 4 || reader.take(4)? != MAGIC {
+        return Err("magic header not detected".to_owned());
+    }
+    if reader.take(4)? != [1, 0, 0, 0] {
+        return Err("unknown binary version".to_owned());
+    }
+    let mut sections = 0;
+    while !reader.bytes.is_empty() {
+        sections += 1;
+        if sections > MAX_SECTIONS {
+            return Err(format!("more than {MAX_SECTIONS} sections"));
+        }
+        let id = reader.byte()?;
+        if id > SECTION_LAST {
+            return Err(format!("unknown section id {id}"));
+        }
+        let size = usize::try_from(reader.leb()?).map_err(|_| "section too large")?;
+        let mut section = Reader {
+            bytes: reader.take(size)?,
+        };
+        match id {
+            SECTION_CUSTOM => section.name()?,
+            // start (8) holds an index, data count (12) a count of another
+            // section's entries; the others begin with a vector of entries,
+            // each at least a byte long.
+            8 | 12 => {}
+            _ => {
+                let size = section.bytes.len();
+                let count = section.leb()?;
+                if count > size as u64 {
+                    return Err(format!(
+                        "section {id} declares {count} entries in {size} bytes"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
 
 /// The module's first memory, defined or imported; `Ok(None)` when it has none.
 pub fn memory_limits(module: &[u8]) -> Result<Option<MemoryLimits>, String> {
@@ -175,6 +228,46 @@ mod tests {
                 initial_pages: 17,
                 max_pages: Some(20)
             })
+        );
+    }
+
+    #[test]
+    fn check_bounds_what_loading_costs() {
+        let valid = wat::parse_str(
+            r#"(module (memory (export "memory") 1) (func (export "_start")) (@custom "x" "y"))"#,
+        )
+        .unwrap();
+        assert_eq!(check(&valid), Ok(()));
+        assert_eq!(
+            check(b"#!/bin/sh"),
+            Err("magic header not detected".to_owned())
+        );
+        assert_eq!(
+            check(b"\0asm\x02\0\0\0"),
+            Err("unknown binary version".to_owned())
+        );
+        let mut truncated = valid.clone();
+        truncated.truncate(valid.len() - 3);
+        assert_eq!(check(&truncated), Err("unexpected end".to_owned()));
+        // A header and zeros: empty custom sections without a name, which
+        // WAMR would allocate for, one by one.
+        let mut zeros = b"\0asm\x01\0\0\0".to_vec();
+        zeros.resize(1 << 20, 0);
+        assert_eq!(check(&zeros), Err("unexpected end".to_owned()));
+        // Many well-formed custom sections.
+        let mut many = b"\0asm\x01\0\0\0".to_vec();
+        for _ in 0..=MAX_SECTIONS {
+            many.extend_from_slice(&[0, 2, 1, b'x']);
+        }
+        assert_eq!(
+            check(&many),
+            Err(format!("more than {MAX_SECTIONS} sections"))
+        );
+        // A function section that declares a billion functions in 6 bytes.
+        let huge = b"\0asm\x01\0\0\0\x03\x05\x80\x94\xeb\xdc\x03".to_vec();
+        assert_eq!(
+            check(&huge),
+            Err("section 3 declares 1000000000 entries in 5 bytes".to_owned())
         );
     }
 

@@ -108,20 +108,37 @@ impl Runtime {
     }
 
     /// Loads a module from its binary form. WAMR's error text is kept in the error.
+    ///
+    /// The sections are checked first (layout.rs): WAMR allocates for what a
+    /// module declares before it finds out the file does not hold it. WAMR is
+    /// asked to keep nothing of the bytes, which are freed after loading
+    /// when it says it can do without them.
     pub fn load(&self, bytes: Vec<u8>) -> Result<Module<'_>, Error> {
         let mut bytes = bytes.into_boxed_slice();
-        // Read before WAMR sees the bytes: its loader may write into them.
+        let binary_size = bytes.len();
+        let len = u32::try_from(binary_size).map_err(|_| Error::ModuleTooLarge(binary_size))?;
+        // Checked before WAMR sees the bytes, which its loader may also
+        // write into.
+        layout::check(&bytes)
+            .map_err(|reason| Error::Load(format!("WASM module load failed: {reason}")))?;
         let memory = layout::memory_limits(&bytes);
-        let len = u32::try_from(bytes.len()).map_err(|_| Error::ModuleTooLarge(bytes.len()))?;
+        let args = sys::LoadArgs {
+            name: c"".as_ptr().cast_mut(),
+            clone_wasm_binary: false,
+            wasm_binary_freeable: true,
+            no_resolve: false,
+        };
         let mut error = [0 as c_char; ERROR_BUF_LEN];
         // SAFETY: the buffer pointer and length describe `bytes`, which the
         // returned Module owns and keeps alive (and unmoved: it is boxed) until
-        // after wasm_runtime_unload, as WAMR requires. The error buffer is
-        // writable for ERROR_BUF_LEN bytes.
+        // after wasm_runtime_unload unless WAMR reports it no longer needs them.
+        // `args` and its name, a static C string WAMR only reads, outlive the
+        // call. The error buffer is writable for ERROR_BUF_LEN bytes.
         let raw = unsafe {
-            sys::wasm_runtime_load(
+            sys::wasm_runtime_load_ex(
                 bytes.as_mut_ptr(),
                 len,
+                &args,
                 error.as_mut_ptr(),
                 ERROR_BUF_LEN as u32,
             )
@@ -132,12 +149,16 @@ impl Runtime {
         let mut module = Module {
             raw,
             memory: None,
+            binary_size,
             bytes,
             _runtime: PhantomData,
         };
-        // WAMR accepted the module, so its sections are well formed; if not,
-        // dropping `module` unloads it.
+        // If it fails, dropping `module` unloads it.
         module.memory = memory.map_err(Error::Load)?;
+        // SAFETY: `raw` is a live module.
+        if unsafe { sys::wasm_runtime_is_underlying_binary_freeable(raw.as_ptr()) } {
+            module.bytes = Box::default();
+        }
         Ok(module)
     }
 }
@@ -147,7 +168,9 @@ impl Runtime {
 pub struct Module<'rt> {
     raw: NonNull<sys::WASMModuleCommon>,
     memory: Option<MemoryLimits>,
-    // WAMR's loader keeps pointers into the module's bytes.
+    binary_size: usize,
+    // WAMR's loader keeps pointers into the module's bytes, unless it says
+    // they can be freed (then this is empty).
     bytes: Box<[u8]>,
     _runtime: PhantomData<&'rt Runtime>,
 }
@@ -361,9 +384,14 @@ impl<'rt> Module<'rt> {
         self.memory
     }
 
-    /// The size of the module's binary, which stays in memory while it is loaded.
+    /// The size of the module's binary.
     pub fn binary_size(&self) -> usize {
-        self.bytes.len()
+        self.binary_size
+    }
+
+    /// Whether WAMR still needs the module's bytes (they stay in memory).
+    pub fn keeps_binary(&self) -> bool {
+        !self.bytes.is_empty()
     }
 
     /// Instantiates the module with a WASI environment. Fails on imports that
@@ -660,6 +688,8 @@ mod tests {
             "{err}"
         );
         assert_eq!(module(EXIT_WITH).check_command(), Ok(()));
+        // The fast interpreter needs nothing of the binary once loaded.
+        assert!(!module(EXIT_WITH).keeps_binary());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! youki: an OCI container runtime on upstream youki's `libcontainer`, with
 //! WebAssembly workloads run in-process by the engines under `workload/`.
 
+mod cgroup_files;
 mod commands;
 mod exe_protection;
 mod observability;

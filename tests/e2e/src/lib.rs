@@ -49,6 +49,8 @@ pub fn unique_id(prefix: &str) -> String {
 pub struct Youki {
     pub bin: PathBuf,
     state: TempDir,
+    /// A state root elsewhere than `state` (see [`Youki::set_root`]).
+    root: Option<PathBuf>,
     created: std::sync::Mutex<Vec<String>>,
 }
 
@@ -68,17 +70,38 @@ impl Youki {
                 .tempdir()
                 .expect("state dir"),
             created: Default::default(),
+            root: None,
         }
     }
 
     pub fn root(&self) -> &Path {
-        self.state.path()
+        self.root.as_deref().unwrap_or(self.state.path())
     }
 
-    /// `youki --root <state> <args>`, not yet run.
+    /// Uses `root` as the state root from now on.
+    pub fn set_root(&mut self, root: &Path) {
+        self.root = Some(root.to_path_buf());
+    }
+
+    /// The containers under the state root: directories with a state file.
+    pub fn list_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = std::fs::read_dir(self.root())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|entry| entry.path().join("state.json").exists())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// `youki --root <state> <args>`, not yet run. A container it creates is
+    /// deleted when the `Youki` is dropped.
     pub fn command(&self, args: &[&str]) -> Command {
+        self.remember(args);
         let mut cmd = Command::new(&self.bin);
-        cmd.arg("--root").arg(self.state.path()).args(args);
+        cmd.arg("--root").arg(self.root()).args(args);
         cmd.stdin(Stdio::null());
         cmd
     }
@@ -93,7 +116,6 @@ impl Youki {
 
     /// [`Youki::output`] with extra environment variables for youki.
     pub fn output_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        self.remember(args);
         let stdout = tempfile::tempfile().expect("stdout file");
         let stderr = tempfile::tempfile().expect("stderr file");
         let status = self
@@ -189,19 +211,33 @@ impl Youki {
     /// `youki create` then `youki start` of `bundle` as `id`, as containerd's
     /// shim drives youki; waits for the container's init and returns its exit
     /// status the way a shell reports it (128 + signal for a killed one).
-    ///
-    /// The test process becomes a child subreaper, as the shim is, so that
-    /// the init, orphaned when `youki create` exits, is reparented to it.
+    /// A helper process (src/bin/shim-wait.rs) is the subreaper that reaps it.
     pub fn create_start_and_wait(&self, bundle: &Bundle, id: &str) -> i32 {
-        nix::sys::prctl::set_child_subreaper(true).expect("become a child subreaper");
-        self.ok(&["create", "--bundle", bundle.path_str(), id]);
-        let pid = nix::unistd::Pid::from_raw(self.pid(id));
-        self.ok(&["start", id]);
-        match nix::sys::wait::waitpid(pid, None).expect("wait for the container's init") {
-            nix::sys::wait::WaitStatus::Exited(_, code) => code,
-            nix::sys::wait::WaitStatus::Signaled(_, signal, _) => 128 + signal as i32,
-            other => panic!("unexpected wait status {other:?}"),
-        }
+        self.remember(&["create", id]);
+        // Cargo puts the crate's binaries beside deps/, where tests run from.
+        let helper = std::env::var_os("YOUKI_E2E_SHIM_WAIT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let exe = std::env::current_exe().expect("the test executable");
+                exe.parent()
+                    .and_then(Path::parent)
+                    .unwrap()
+                    .join("shim-wait")
+            });
+        let out = Command::new(helper)
+            .arg(&self.bin)
+            .arg(self.root())
+            .arg(bundle.path())
+            .arg(id)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run shim-wait");
+        assert!(out.status.success(), "shim-wait failed");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("shim-wait prints an exit code")
     }
 
     /// Starts `youki run` of `bundle`, whose module is the thesis workload
@@ -236,12 +272,13 @@ impl Youki {
 
     /// Whether the state directory of `id` exists.
     pub fn has_state(&self, id: &str) -> bool {
-        self.state.path().join(id).exists()
+        self.root().join(id).exists()
     }
 
     /// Remembers container ids passed to create/run, to delete them on drop.
     fn remember(&self, args: &[&str]) {
-        if let (Some(&"create" | &"run"), Some(id)) = (args.first(), args.last()) {
+        let creates = args.iter().any(|arg| matches!(*arg, "create" | "run"));
+        if let (true, Some(id)) = (creates, args.last()) {
             self.created.lock().unwrap().push(id.to_string());
         }
     }
@@ -249,8 +286,9 @@ impl Youki {
 
 impl Drop for Youki {
     fn drop(&mut self) {
-        for id in self.created.lock().unwrap().iter() {
-            let _ = self.command(&["delete", "--force", id]).output();
+        let created = std::mem::take(&mut *self.created.lock().unwrap());
+        for id in created {
+            let _ = self.command(&["delete", "--force", &id]).output();
         }
     }
 }
@@ -411,11 +449,21 @@ fn elf_has_interpreter(elf: &[u8]) -> bool {
 fn install_busybox(bin: &Path) -> Result<()> {
     std::fs::copy(busybox()?, bin.join("busybox")).context("copy busybox")?;
     for applet in [
-        "sh", "sleep", "cat", "echo", "ls", "true", "env", "id", "dd",
+        "sh", "sleep", "cat", "echo", "ls", "true", "env", "id", "dd", "head",
     ] {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).context("link applet")?;
     }
     Ok(())
+}
+
+/// Resident memory of a process, in MiB (0 once it is gone).
+pub fn rss_mib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kb| kb.trim().trim_end_matches(" kB").parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
 }
 
 /// How the host mounts cgroups, as libcgroups tells them apart.

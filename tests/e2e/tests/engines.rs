@@ -173,3 +173,31 @@ fn descriptors_above_stdio(pid: i32) -> Vec<String> {
         })
         .collect()
 }
+
+/// The guest cannot open the process's own memory through `/proc` (the
+/// confinement is shared: guest.rs). Not on wasmer: its WASI opens no host
+/// file from the `/` preopen at all here ("No such file or directory" for
+/// the module itself, with or without the confinement).
+#[test]
+fn no_engine_lets_the_guest_open_its_runtimes_memory() {
+    let youki = youki();
+    for engine in ["wamr", "wasmtime"] {
+        let bundle = Bundle::empty(
+            &youki,
+            &["/procself.wasm", "/proc/self/mem", "/procself.wasm"],
+        );
+        bundle.add_fixture("procself.wasm", "procself.wasm");
+        // Writable: wasi-common traps on EROFS instead of returning it.
+        bundle.edit(|spec| spec["root"]["readonly"] = serde_json::json!(false));
+        bundle.annotate("run.oci.handler", engine);
+        let (code, stdout, _) = run_logged(&youki, &bundle);
+        assert_eq!(
+            (code, stdout.as_str()),
+            (
+                0,
+                "/proc/self/mem: Permission denied\n/procself.wasm: opened\n"
+            ),
+            "{engine}"
+        );
+    }
+}

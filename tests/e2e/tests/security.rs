@@ -455,3 +455,71 @@ fn a_container_process_cannot_reach_the_host_log_through_the_init() {
             .contains("pwned")
     );
 }
+
+/// The guest's `/` preopen reaches the container's `/proc`, and a process
+/// may always open its own `/proc/self/mem`: without a confinement the Wasm
+/// guest could read and write the init's memory, an escape from the Wasm
+/// sandbox into native code. A native process exec'd into the same container
+/// keeps its `/proc`.
+#[test]
+fn a_wasm_guest_cannot_reach_the_init_processes_own_handles() {
+    let youki = Youki::new();
+    let bundle = Bundle::busybox(&youki, &[]);
+    bundle.add_fixture("procself.wasm", "procself.wasm");
+    std::fs::create_dir_all(bundle.rootfs().join("data")).unwrap();
+    std::fs::write(bundle.rootfs().join("data/in.txt"), "x").unwrap();
+    let targets = [
+        "/proc/self/mem",
+        "/proc/1/mem",
+        "/proc/self/environ",
+        "/proc/self/status",
+        "/data/in.txt",
+    ];
+    bundle.edit(|spec| {
+        let mut args = vec!["/procself.wasm"];
+        args.extend(targets);
+        spec["process"]["args"] = serde_json::json!(args);
+        spec["process"]["env"] = serde_json::json!(["PATH=/bin", "HOLD=60"]);
+    });
+    // compat-smart: the module runs on WAMR, an exec'd shell natively.
+    bundle.annotate("module.wasm.image/variant", "compat-smart");
+    let output = tempfile::NamedTempFile::new().unwrap();
+    let id = unique_id("procself");
+    let status = youki
+        .command(&["run", "--detach", "--bundle", bundle.path_str(), &id])
+        .stdout(output.reopen().unwrap())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let printed = loop {
+        let text = std::fs::read_to_string(output.path()).unwrap();
+        if text.lines().count() == targets.len() || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let expected: Vec<String> = targets
+        .iter()
+        .map(|path| match *path {
+            "/data/in.txt" => format!("{path}: opened"),
+            _ => format!("{path}: Permission denied"),
+        })
+        .collect();
+    assert_eq!(printed.lines().collect::<Vec<_>>(), expected, "{printed}");
+
+    // The same container's native processes keep /proc.
+    let status = youki.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "head -1 /proc/self/status; ls /proc/1 >/dev/null && echo listed",
+    ]);
+    assert!(
+        status.starts_with("Name:") && status.ends_with("listed\n"),
+        "{status}"
+    );
+    youki.ok(&["delete", "--force", &id]);
+}

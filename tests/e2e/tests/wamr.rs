@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use youki_e2e::{Bundle, Youki, unique_id};
+use youki_e2e::{Bundle, Youki, rss_mib, unique_id};
 
 /// A youki that must have WAMR built in: without it these tests would test nothing.
 fn youki() -> Youki {
@@ -366,16 +366,6 @@ fn allocated_mib(stdout: &str) -> u64 {
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("unexpected output {stdout:?}"))
-}
-
-/// Resident memory of a process, in MiB.
-fn rss_mib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|kb| kb.trim().trim_end_matches(" kB").parse::<u64>().ok())
-        .map_or(0, |kb| kb / 1024)
 }
 
 /// `youki create` runs no guest code: a start section that never returns

@@ -3,8 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use libcgroups::common::{AnyCgroupManager, CgroupConfig};
-use libcontainer::container::Container;
+use libcgroups::common::{AnyCgroupManager, CgroupConfig, CgroupManager};
+use libcontainer::config::YoukiConfig;
+use libcontainer::container::state::State;
+use libcontainer::container::{Container, ContainerStatus};
+use nix::unistd::Pid;
 
 pub mod checkpoint;
 pub mod completion;
@@ -46,8 +49,77 @@ pub fn load_container(root_path: &Path, container_id: &str) -> Result<Container>
     if !dir.exists() {
         bail!("container {container_id} does not exist");
     }
+    if let Err(reason) = saved_state(&dir) {
+        bail!(
+            "container {container_id} has an unreadable state file ({reason}); \
+             `youki delete --force {container_id}` removes it"
+        );
+    }
     Container::load(dir)
         .with_context(|| format!("could not load state for container {container_id}"))
+}
+
+/// Runs `change`, which has libcontainer save the container's state. That
+/// save truncates the file and writes it again, so a full file system would
+/// leave it empty (and the container unlisted and undeletable): a copy is
+/// made first, which fails early on a full file system, and put back if the
+/// change fails and leaves the state unreadable.
+pub fn keeping_state<T>(
+    root_path: &Path,
+    container_id: &str,
+    change: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let dir = container_root(root_path, container_id)?;
+    let state_file = State::file_path(&dir);
+    let copy = dir.join("state.json.before");
+    std::fs::copy(&state_file, &copy).with_context(|| {
+        format!("could not copy the state of container {container_id} before changing it")
+    })?;
+    let result = change();
+    if result.is_err() && saved_state(&dir).is_err() {
+        // A rename needs no space.
+        let _ = std::fs::rename(&copy, &state_file);
+    }
+    let _ = std::fs::remove_file(&copy);
+    result
+}
+
+/// The state as saved in the container's directory, without looking at its
+/// processes (libcontainer's load reports a container still being created
+/// as stopped), or why it cannot be read.
+pub fn saved_state(dir: &Path) -> Result<State, String> {
+    let bytes = std::fs::read(State::file_path(dir)).map_err(|err| err.to_string())?;
+    serde_json::from_slice(&bytes).map_err(|err| err.to_string())
+}
+
+/// The processes in a container's cgroup, found through the configuration
+/// youki saves before the container's first process starts; empty when
+/// there is no such configuration or cgroup.
+pub fn cgroup_pids(dir: &Path, container_id: &str, systemd: bool) -> Vec<Pid> {
+    let Ok(config) = YoukiConfig::load(dir) else {
+        return Vec::new();
+    };
+    libcgroups::common::create_cgroup_manager(CgroupConfig {
+        cgroup_path: config.cgroup_path,
+        systemd_cgroup: systemd,
+        container_name: container_id.to_owned(),
+    })
+    .ok()
+    .and_then(|manager| manager.get_all_pids().ok())
+    .unwrap_or_default()
+}
+
+/// A container whose `create` is still running: its state says "creating"
+/// (with no pid yet) and its cgroup has processes. (A create that was killed
+/// leaves "creating" and an empty cgroup: that container is stopped.)
+pub fn still_creating(dir: &Path, container_id: &str) -> Option<(State, Vec<Pid>)> {
+    let state = saved_state(dir).ok()?;
+    if state.status != ContainerStatus::Creating {
+        return None;
+    }
+    let systemd = state.use_systemd;
+    let pids = cgroup_pids(dir, container_id, systemd);
+    (!pids.is_empty()).then_some((state, pids))
 }
 
 /// The cgroup manager of an existing container.

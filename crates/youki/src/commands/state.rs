@@ -7,7 +7,7 @@ use libcontainer::container::state::ContainerStatus;
 use liboci_cli::State;
 use serde::Serialize;
 
-use super::load_container;
+use super::{container_root, load_container, still_creating};
 
 /// The state youki prints: the runtime-spec's state and `owner`, in the
 /// order and with the keys upstream youki prints, absent ones left out.
@@ -28,10 +28,18 @@ struct Printed<'a> {
     owner: Option<u32>,
 }
 
-/// Prints the OCI state of a container as JSON.
+/// Prints the OCI state of a container as JSON; `creating` while its
+/// `create` runs.
 pub fn state(args: State, root_path: PathBuf) -> Result<()> {
+    let dir = container_root(&root_path, &args.container_id)?;
+    if let Some((creating, _)) = still_creating(&dir, &args.container_id) {
+        return print(&creating);
+    }
     let container = load_container(&root_path, &args.container_id)?;
-    let state = &container.state;
+    print(&container.state)
+}
+
+fn print(state: &libcontainer::container::state::State) -> Result<()> {
     let printed = Printed {
         oci_version: &state.oci_version,
         id: &state.id,

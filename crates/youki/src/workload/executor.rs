@@ -2,7 +2,6 @@
 //! executor from libcontainer.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use libcontainer::workload::{
     Executor, ExecutorError, ExecutorSetEnvsError, ExecutorValidationError,
@@ -200,16 +199,8 @@ fn exec_target_is_module(spec: &Spec) -> bool {
     };
     let extension = process.module.extension().and_then(|ext| ext.to_str());
     if process.module.is_file() {
-        extension == Some("wat") || starts_with_wasm_magic(&process.module)
+        extension == Some("wat") || super::module_file::has_wasm_magic(&process.module)
     } else {
         matches!(extension, Some("wasm" | "wat"))
     }
-}
-
-fn starts_with_wasm_magic(path: &Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut file| file.read_exact(&mut magic))
-        .is_ok_and(|()| &magic == b"\0asm")
 }

@@ -16,10 +16,21 @@
 //! - the process is made non-dumpable, as runc's init is, so that no other
 //!   process in the container (a `youki exec` shell, a sidecar sharing the PID
 //!   namespace) can open its `/proc/<pid>/fd`, `environ` or `mem`;
+//! - the process confines its own file system access (Landlock) to the
+//!   container's files but procfs: the guest's `/` preopen would otherwise
+//!   reach `/proc/self/mem`, which a process may always open for itself, and
+//!   with it the init's own memory: an escape from the Wasm sandbox into
+//!   native code. `youki exec` processes are not the init's children and
+//!   keep their `/proc` (docs/security.md);
 //! - SIGTERM and SIGINT end the container with 128 + the signal, at once: as
 //!   PID 1 of its PID namespace the process would otherwise never see them.
 
 use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+
+use landlock::{
+    ABI, Access, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
+};
 
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::sys::signal::{SigSet, Signal};
@@ -57,7 +68,121 @@ fn hand_over() -> Result<(), String> {
     crate::observability::end();
     mark_non_dumpable()?;
     close_on_exec_descriptors()?;
+    confine_to_the_container_without_procfs()?;
     end_on_termination_signals()
+}
+
+/// Procfs mounts: what the guest must not reach.
+const PROC_FS: &str = "proc";
+
+/// Restricts the process, and any thread it starts, to the container's file
+/// system but procfs mounts, with Landlock (Linux 5.13+; best effort: where
+/// the kernel lacks it, nothing is restricted, see docs/security.md).
+///
+/// Landlock only allows, beneath a directory; so the rules allow everything
+/// beneath every entry of `/` except the procfs mounts, descending into an
+/// entry only where a procfs mount lies below it, and allow listing (no
+/// more) for `/` and such entries themselves. Symbolic links are not
+/// followed: the file they lead to is allowed or not on its own path.
+fn confine_to_the_container_without_procfs() -> Result<(), String> {
+    let fail =
+        |err: &dyn std::fmt::Display| format!("could not confine the container process: {err}");
+    let excluded = procfs_mounts().map_err(|err| fail(&err))?;
+    let all = AccessFs::from_all(ABI::V5);
+    let mut ruleset = Ruleset::default()
+        .handle_access(all)
+        .and_then(|ruleset| ruleset.create())
+        .map_err(|err| fail(&err))?;
+    for (path, access) in allowed_beneath(Path::new("/"), &excluded) {
+        let access = if access == Allow::List {
+            AccessFs::ReadDir.into()
+        } else {
+            all
+        };
+        let Ok(fd) = PathFd::new(&path) else {
+            continue; // gone since it was listed
+        };
+        let rule = PathBeneath::new(fd, access);
+        ruleset = ruleset.add_rule(rule).map_err(|err| fail(&err))?;
+    }
+    // Without CAP_SYS_ADMIN, which the container process has dropped,
+    // Landlock needs no_new_privs; a Wasm init never calls execve anyway.
+    nix::sys::prctl::set_no_new_privs().map_err(|err| fail(&err))?;
+    // Where the kernel has no Landlock the status says "not enforced", and
+    // the container runs unconfined, as under other runtimes.
+    ruleset.restrict_self().map_err(|err| fail(&err))?;
+    Ok(())
+}
+
+/// The mount points of procfs mounts in this mount namespace.
+fn procfs_mounts() -> std::io::Result<Vec<PathBuf>> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+    Ok(mountinfo
+        .lines()
+        .filter(|line| {
+            line.split(" - ")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                == Some(PROC_FS)
+        })
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .collect())
+}
+
+/// A mountinfo path with its octal escapes (`\040` for a space) undone.
+fn unescape_mountinfo(field: &str) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|digits| {
+            let text = std::str::from_utf8(digits).ok()?;
+            u8::from_str_radix(text, 8).ok()
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Allow {
+    /// Listing the directory, nothing beneath it.
+    List,
+    /// Everything beneath the path.
+    Everything,
+}
+
+/// The rules that allow `dir`'s hierarchy but `excluded` paths and what is
+/// beneath them.
+fn allowed_beneath(dir: &Path, excluded: &[PathBuf]) -> Vec<(PathBuf, Allow)> {
+    let mut rules = vec![(dir.to_path_buf(), Allow::List)];
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return rules;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_link = entry.file_type().is_ok_and(|kind| kind.is_symlink());
+        if is_link || excluded.contains(&path) {
+            continue;
+        }
+        if excluded.iter().any(|ex| ex.starts_with(&path)) {
+            rules.extend(allowed_beneath(&path, excluded));
+        } else {
+            rules.push((path, Allow::Everything));
+        }
+    }
+    rules
 }
 
 /// Closes every descriptor above stderr that is marked close-on-exec.
@@ -112,4 +237,38 @@ fn end_on_termination_signals() -> Result<(), String> {
         })
         .map_err(|err| format!("could not start the signal thread: {err}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn everything_is_allowed_but_procfs_mounts() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        for dir in ["proc/self", "data/sub", "host/proc/1", "host/keep"] {
+            std::fs::create_dir_all(r.join(dir)).unwrap();
+        }
+        std::fs::write(r.join("app.wasm"), "").unwrap();
+        std::os::unix::fs::symlink("proc/self", r.join("self")).unwrap();
+        let excluded = [r.join("proc"), r.join("host/proc")];
+        let mut rules = allowed_beneath(r, &excluded);
+        rules.sort();
+        let mut expected = vec![
+            (r.to_path_buf(), Allow::List),
+            (r.join("app.wasm"), Allow::Everything),
+            (r.join("data"), Allow::Everything),
+            (r.join("host"), Allow::List),
+            (r.join("host/keep"), Allow::Everything),
+        ];
+        expected.sort();
+        assert_eq!(rules, expected);
+    }
+
+    #[test]
+    fn mountinfo_paths_are_unescaped() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), PathBuf::from("/a b"));
+        assert_eq!(unescape_mountinfo("/proc"), PathBuf::from("/proc"));
+    }
 }

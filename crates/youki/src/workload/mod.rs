@@ -16,6 +16,7 @@ use oci_spec::runtime::Spec;
 pub mod executor;
 #[cfg(any_wasm_engine)]
 mod guest;
+mod module_file;
 #[cfg(feature = "wasm-wamr")]
 mod wamr;
 #[cfg(feature = "wasm-wasmedge")]
@@ -123,6 +124,8 @@ pub struct WasmProcess {
     /// Exactly `process.env`, split at the first `=`.
     pub env: Vec<(String, String)>,
     pub cwd: PathBuf,
+    /// The most bytes the module file may have (module_file.rs).
+    pub max_module_size: u64,
 }
 
 #[cfg_attr(not(any_wasm_engine), allow(dead_code))]
@@ -157,7 +160,14 @@ impl WasmProcess {
             args,
             env,
             cwd,
+            max_module_size: module_file::max_size(spec)?,
         })
+    }
+
+    /// The module file's bytes: a regular file, within the size limit.
+    pub fn read_module(&self) -> Result<Vec<u8>, String> {
+        module_file::read(&self.module, self.max_module_size)
+            .map_err(|reason| self.load_error(reason))
     }
 
     /// A one-line error naming the module, for failures to load it.
@@ -198,7 +208,7 @@ pub fn search_path(program: &str, path_var: &str) -> Option<PathBuf> {
     feature = "wasm-wasmedge"
 ))]
 #[derive(Clone)]
-pub struct RunToExit(pub fn(&WasmProcess) -> Result<i32, String>);
+pub struct RunToExit(pub fn(&WasmProcess, &[u8]) -> Result<i32, String>);
 
 #[cfg(any(
     feature = "wasm-wasmtime",
@@ -209,17 +219,41 @@ impl libcontainer::workload::Executor for RunToExit {
     fn exec(&self, spec: &Spec) -> Result<(), libcontainer::workload::ExecutorError> {
         use libcontainer::workload::ExecutorError;
         let process = WasmProcess::from_spec(spec).map_err(ExecutorError::Other)?;
-        guest::run(|| (self.0)(&process))
+        let module = process.read_module().map_err(ExecutorError::Other)?;
+        guest::run(|| (self.0)(&process, &module))
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), libcontainer::workload::ExecutorValidationError> {
         use libcontainer::workload::ExecutorValidationError::ArgValidationError;
         let process = WasmProcess::from_spec(spec).map_err(ArgValidationError)?;
-        if !process.module.is_file() {
-            return Err(ArgValidationError(process.load_error(NOT_FOUND)));
-        }
+        process.read_module().map_err(ArgValidationError)?;
         Ok(())
     }
+}
+
+/// A size in bytes from an annotation: digits with an optional `K`/`Ki`,
+/// `M`/`Mi` or `G`/`Gi` suffix (1024-based).
+#[cfg_attr(not(any_wasm_engine), allow(dead_code))]
+pub fn parse_size(annotation: &str, value: &str) -> Result<u64, String> {
+    let invalid =
+        || format!("invalid {annotation}={value:?}: expected bytes, like 65536, 64K or 1Mi");
+    let trimmed = value.trim();
+    let (digits, unit) = match trimmed.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => trimmed.split_at(at),
+        None => (trimmed, ""),
+    };
+    let multiplier: u64 = match unit {
+        "" => 1,
+        "K" | "k" | "Ki" => 1 << 10,
+        "M" | "m" | "Mi" => 1 << 20,
+        "G" | "g" | "Gi" => 1 << 30,
+        _ => return Err(invalid()),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(invalid)
 }
 
 /// The handler names `run.oci.handler` accepts in this build: `wasm` and
@@ -295,6 +329,22 @@ mod tests {
             .annotations(annotations)
             .build()
             .unwrap()
+    }
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("a", "65536"), Ok(65536));
+        assert_eq!(parse_size("a", "64K"), Ok(65536));
+        assert_eq!(parse_size("a", "1Mi"), Ok(1024 * 1024));
+        assert_eq!(parse_size("a", "2G"), Ok(2 << 30));
+        assert_eq!(parse_size("a", "0"), Ok(0));
+        for bad in ["", "-1", "12Q", "K", "99999999999999999999G"] {
+            let err = parse_size("io.youki.wamr.stack-size", bad).unwrap_err();
+            assert!(
+                err.starts_with("invalid io.youki.wamr.stack-size"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

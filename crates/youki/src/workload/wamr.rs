@@ -9,14 +9,15 @@
 //! section, and calls `_start`. See docs/wamr.md for the behaviour.
 
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use libwamr::{Error, InstanceConfig, Module, Outcome, Runtime, WASM_PAGE_SIZE, WasiConfig};
 use oci_spec::runtime::Spec;
 
 use super::executor::{Launch, MemoryUse};
-use super::{NOT_FOUND, TRAP_EXIT_CODE, WasmProcess, guest};
+use super::module_file::{memory_limit, mib};
+use super::{TRAP_EXIT_CODE, WasmProcess, guest, parse_size};
 
 pub const HANDLER: &str = "wamr";
 
@@ -31,6 +32,9 @@ const RUNTIME_RESERVE: u64 = 4 * 1024 * 1024;
 /// The fast interpreter translates a module's code into its own form, kept
 /// beside the binary (which WAMR keeps loaded): reserved per byte of binary.
 const CODE_RESERVE_FACTOR: u64 = 4;
+/// The largest `io.youki.wamr.stack-size`: WAMR allocates the whole stack
+/// when the module starts, with or without a memory limit.
+const MAX_STACK_SIZE: u64 = 64 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct WamrExecutor {
@@ -76,7 +80,7 @@ impl Executor for WamrExecutor {
 fn load(spec: &Spec, launch: &Launch) -> Result<Loaded, String> {
     let process = WasmProcess::from_spec(spec)?;
     let mut config = instance_config(spec)?;
-    let bytes = read_module(&process.module).map_err(|reason| process.load_error(reason))?;
+    let bytes = read_module(&process)?;
 
     let runtime = Runtime::global().map_err(|err| err.to_string())?;
     // The init process lives exactly as long as the module: the module is
@@ -139,17 +143,15 @@ fn run(loaded: &Loaded, process: &WasmProcess) -> Result<i32, String> {
 }
 
 /// The module's bytes: a binary module as is, a `.wat` file compiled.
-fn read_module(path: &Path) -> Result<Vec<u8>, String> {
-    let bytes = std::fs::read(path).map_err(|err| match err.kind() {
-        std::io::ErrorKind::NotFound => NOT_FOUND.to_owned(),
-        _ => err.to_string(),
-    })?;
+fn read_module(process: &WasmProcess) -> Result<Vec<u8>, String> {
+    let bytes = process.read_module()?;
+    let path = &process.module;
     let is_text = path.extension().is_some_and(|ext| ext == "wat") && !bytes.starts_with(b"\0asm");
     if is_text {
         return wat::Parser::new()
             .parse_bytes(Some(path), &bytes)
             .map(|b| b.into_owned())
-            .map_err(|err| one_line_wat_error(&err.to_string()));
+            .map_err(|err| process.load_error(one_line_wat_error(&err.to_string())));
     }
     Ok(bytes)
 }
@@ -179,7 +181,17 @@ fn instance_config(spec: &Spec) -> Result<InstanceConfig, String> {
     };
     if let Some(annotations) = spec.annotations() {
         if let Some(value) = annotations.get(STACK_SIZE_ANNOTATION) {
-            config.stack_size = parse_size(STACK_SIZE_ANNOTATION, value)?;
+            let bytes = parse_size(STACK_SIZE_ANNOTATION, value)?;
+            config.stack_size = u32::try_from(bytes)
+                .ok()
+                .filter(|&bytes| u64::from(bytes) <= MAX_STACK_SIZE)
+                .ok_or_else(|| {
+                    format!(
+                        "{STACK_SIZE_ANNOTATION}={value:?} is more than the {} a module's \
+                         stack may have",
+                        mib(MAX_STACK_SIZE)
+                    )
+                })?;
         }
         if let Some(value) = annotations.get(HEAP_SIZE_ANNOTATION)
             && parse_size(HEAP_SIZE_ANNOTATION, value)? != 0
@@ -192,16 +204,6 @@ fn instance_config(spec: &Spec) -> Result<InstanceConfig, String> {
         }
     }
     Ok(config)
-}
-
-fn memory_limit(spec: &Spec) -> Option<u64> {
-    spec.linux()
-        .as_ref()
-        .and_then(|linux| linux.resources().as_ref())
-        .and_then(|resources| resources.memory().as_ref())
-        .and_then(|memory| memory.limit())
-        .and_then(|limit| u64::try_from(limit).ok())
-        .filter(|&limit| limit > 0)
 }
 
 /// What one WAMR process needs under a memory limit besides linear memory.
@@ -221,6 +223,21 @@ fn pages_under_limit(
     memory: MemoryUse,
 ) -> Result<u32, String> {
     let reserve = reserve(module, config);
+    let room = memory.limit.saturating_sub(memory.in_use);
+    if reserve > room {
+        return Err(format!(
+            "the module ({}) and its stack ({}, {STACK_SIZE_ANNOTATION}) need {} besides \
+             linear memory, more than the container's memory limit ({}{}) leaves",
+            mib(module.binary_size() as u64),
+            mib(u64::from(config.stack_size)),
+            mib(reserve),
+            mib(memory.limit),
+            match memory.in_use {
+                0 => String::new(),
+                bytes => format!(", {} in use by the container", mib(bytes)),
+            }
+        ));
+    }
     let available = memory
         .limit
         .saturating_sub(memory.in_use)
@@ -244,47 +261,9 @@ fn pages_under_limit(
     Ok(pages)
 }
 
-/// Bytes as MiB with one decimal, for messages.
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
-}
-
-fn parse_size(annotation: &str, value: &str) -> Result<u32, String> {
-    let invalid =
-        || format!("invalid {annotation}={value:?}: expected bytes, like 65536, 64K or 1Mi");
-    let trimmed = value.trim();
-    let (digits, unit) = match trimmed.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => trimmed.split_at(at),
-        None => (trimmed, ""),
-    };
-    let multiplier: u64 = match unit {
-        "" => 1,
-        "K" | "k" | "Ki" => 1024,
-        "M" | "m" | "Mi" => 1024 * 1024,
-        _ => return Err(invalid()),
-    };
-    let bytes = digits.parse::<u64>().map_err(|_| invalid())? * multiplier;
-    u32::try_from(bytes).ok().ok_or_else(invalid)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_parse_with_units() {
-        assert_eq!(parse_size("a", "65536"), Ok(65536));
-        assert_eq!(parse_size("a", "64K"), Ok(65536));
-        assert_eq!(parse_size("a", "1Mi"), Ok(1024 * 1024));
-        assert_eq!(parse_size("a", "0"), Ok(0));
-        for bad in ["", "-1", "12Q", "K", "8192M"] {
-            let err = parse_size("io.youki.wamr.stack-size", bad).unwrap_err();
-            assert!(
-                err.starts_with("invalid io.youki.wamr.stack-size"),
-                "{bad}: {err}"
-            );
-        }
-    }
 
     #[test]
     fn a_wat_error_is_one_line_naming_the_file() {
@@ -296,7 +275,7 @@ mod tests {
     /// What read_module reports for a `.wat` file with this text.
     fn read_module_text(path: &str, text: &str) -> String {
         wat::Parser::new()
-            .parse_bytes(Some(Path::new(path)), text.as_bytes())
+            .parse_bytes(Some(std::path::Path::new(path)), text.as_bytes())
             .map(|_| String::new())
             .unwrap_or_else(|err| one_line_wat_error(&err.to_string()))
     }

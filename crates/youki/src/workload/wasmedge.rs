@@ -18,7 +18,7 @@ pub fn get_executor(_: &super::executor::Launch) -> Box<dyn Executor> {
 }
 
 /// Runs `_start` and returns the container's exit code.
-fn run(process: &WasmProcess) -> Result<i32, String> {
+fn run(process: &WasmProcess, bytes: &[u8]) -> Result<i32, String> {
     let env: Vec<String> = process
         .env
         .iter()
@@ -36,7 +36,7 @@ fn run(process: &WasmProcess) -> Result<i32, String> {
     let store =
         Store::new(None, instances).map_err(|err| format!("could not create the store: {err}"))?;
     let mut vm = Vm::new(store);
-    let module = Module::from_file(None, &process.module).map_err(|err| process.load_error(err))?;
+    let module = Module::from_bytes(None, bytes).map_err(|err| process.load_error(err))?;
     vm.register_module(Some("main"), module)
         .map_err(|err| process.load_error(format!("instantiation failed: {err}")))?;
     let result = vm.run_func(Some("main"), "_start", []);

@@ -13,7 +13,7 @@ pub fn get_executor(_: &super::executor::Launch) -> Box<dyn Executor> {
 }
 
 /// Runs `_start` and returns the container's exit code.
-fn run(process: &WasmProcess) -> Result<i32, String> {
+fn run(process: &WasmProcess, bytes: &[u8]) -> Result<i32, String> {
     // wasmer-wasix's host file system and scheduler run on tokio: without a
     // runtime entered here it panics on the first file access.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -23,8 +23,7 @@ fn run(process: &WasmProcess) -> Result<i32, String> {
     let _entered = runtime.enter();
 
     let mut store = Store::default();
-    let module =
-        Module::from_file(&store, &process.module).map_err(|err| process.load_error(err))?;
+    let module = Module::new(&store, bytes).map_err(|err| process.load_error(err))?;
     let program = process.args.first().map(String::as_str).unwrap_or_default();
     let (instance, wasi_env) = WasiEnv::builder(program)
         // The env must use the engine that compiled the module.

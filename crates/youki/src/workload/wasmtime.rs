@@ -14,11 +14,11 @@ pub fn get_executor(_: &super::executor::Launch) -> Box<dyn Executor> {
 }
 
 /// Runs `_start` and returns the container's exit code.
-fn run(process: &WasmProcess) -> Result<i32, String> {
+fn run(process: &WasmProcess, bytes: &[u8]) -> Result<i32, String> {
     let engine = Engine::default();
-    // from_file also accepts the text format (.wat).
-    let module = Module::from_file(&engine, &process.module)
-        .map_err(|err| process.load_error(format!("{err:#}")))?;
+    // Module::new also accepts the text format (.wat).
+    let module =
+        Module::new(&engine, bytes).map_err(|err| process.load_error(format!("{err:#}")))?;
 
     let root = Dir::open_ambient_dir("/", ambient_authority())
         .map_err(|err| format!("could not open the container root for wasi: {err}"))?;
