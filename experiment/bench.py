@@ -522,8 +522,15 @@ def main():
         Config("ctrd-youki-wamr", wamr, "wasm", mode="containerd"),
         Config("ctrd-runc-native", runc, "native", mode="containerd"),
     ]
+    wanted = set(args.configs.split(",")) if args.configs else None
+
+    def wants(*names):
+        return wanted is None or bool(wanted.intersection(names))
+
     if not args.smoke:
-        wasmtime, wasmer = build_youki("wasm-wasmtime"), build_youki("wasm-wasmer")
+        # The slow engine builds only for the configurations that use them.
+        wasmtime = build_youki("wasm-wasmtime") if wants("youki-wasmtime", "ctrd-youki-wasmtime") else None
+        wasmer = build_youki("wasm-wasmer") if wants("youki-wasmer", "ctrd-youki-wasmer") else None
         configs += [
             Config("youki-wasmtime", wasmtime, "wasm"),
             Config("youki-wasmer", wasmer, "wasm"),
@@ -534,8 +541,7 @@ def main():
             Config("ctrd-youki-wasmer", wasmer, "wasm", mode="containerd"),
             Config("ctrd-runc-python", runc, "python", mode="containerd"),
         ]
-    if args.configs:
-        wanted = args.configs.split(",")
+    if wanted is not None:
         configs = [c for c in configs if c.name in wanted]
     pyroot = python_rootfs() if any(c.kind == "python" for c in configs) else None
 
