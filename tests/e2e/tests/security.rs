@@ -523,3 +523,36 @@ fn a_wasm_guest_cannot_reach_the_init_processes_own_handles() {
     );
     youki.ok(&["delete", "--force", &id]);
 }
+
+/// Under a seccomp profile that denies Landlock's system calls the module
+/// still runs (unconfined, as under other runtimes) rather than not at all.
+#[test]
+fn a_seccomp_profile_without_landlock_does_not_stop_the_module() {
+    let youki = Youki::new();
+    let bundle = Bundle::wasm(&youki, "hello.wasm", &[]);
+    bundle.edit(|spec| {
+        spec["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{
+                "names": ["landlock_create_ruleset"],
+                "action": "SCMP_ACT_ERRNO",
+                "errnoRet": 1
+            }]
+        })
+    });
+    let out = youki.output(&[
+        "run",
+        "--bundle",
+        bundle.path_str(),
+        &unique_id("nolandlock"),
+    ]);
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).as_ref()
+        ),
+        (Some(0), "Hello from WebAssembly!\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

