@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use libcgroups::common::{AnyCgroupManager, CgroupConfig, CgroupManager, CgroupSetup};
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{self, Signal};
 
 /// How long to wait for a cgroup's processes to be gone: a killed process
 /// that held gigabytes takes a while to release them, and its cgroup cannot
@@ -33,17 +33,20 @@ pub fn wait_until_empty(manager: &AnyCgroupManager) {
     }
 }
 
-/// Kills what is in the cgroup and removes it once it is empty, trying
-/// again for at most [`EMPTY_TIMEOUT`]: a process of a container whose
-/// youki was killed may still be setting up, and join the cgroup late.
-pub fn remove_when_empty(cgroup_path: &Path, id: &str, systemd: bool) -> Result<()> {
+/// Removes the cgroup once it is empty, first killing what is in it when
+/// `kill` says so, trying again for at most [`EMPTY_TIMEOUT`]: a process of
+/// a container whose youki was killed may still be setting up, and join
+/// the cgroup late.
+pub fn remove_when_empty(cgroup_path: &Path, id: &str, systemd: bool, kill: bool) -> Result<()> {
     let Some(manager) = manager(cgroup_path, id, systemd) else {
         return Ok(());
     };
     let deadline = Instant::now() + EMPTY_TIMEOUT;
     loop {
-        for pid in manager.get_all_pids().unwrap_or_default() {
-            let _ = kill(pid, Signal::SIGKILL);
+        if kill {
+            for pid in manager.get_all_pids().unwrap_or_default() {
+                let _ = signal::kill(pid, Signal::SIGKILL);
+            }
         }
         wait_until_empty(&manager);
         match manager.remove() {

@@ -500,3 +500,23 @@ fn an_oom_kill_while_loading_is_reported_as_such() {
     limit(&bundle, 24 * MIB);
     create_fails(&youki, &bundle, "memory limit (24 MiB)", 30);
 }
+
+/// A create that fails because the id is taken leaves the container that
+/// has it running, cgroup and all.
+#[test]
+fn a_create_of_a_taken_id_leaves_the_existing_container_alone() {
+    let youki = Youki::new();
+    let bundle = Bundle::busybox(&youki, &["sleep", "60"]);
+    let id = unique_id("taken");
+    youki.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    let pid = youki.pid(&id);
+    let out = within(
+        20,
+        youki.command(&["create", "--bundle", bundle.path_str(), &id]),
+    );
+    assert!(!out.status.success());
+    assert_eq!(youki.status(&id), "running");
+    assert_eq!(youki.pid(&id), pid);
+    assert_ne!(cgroups_named(&id), Vec::<std::path::PathBuf>::new());
+    youki.ok(&["delete", "--force", &id]);
+}

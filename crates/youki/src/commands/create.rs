@@ -24,6 +24,9 @@ pub(super) fn build_container(
 ) -> Result<Container> {
     let failed = || format!("failed to create container {}", args.container_id);
     check_process(&args.bundle).with_context(failed)?;
+    // A create that fails because the id is taken must not touch the
+    // container that has it.
+    let taken = super::container_exists(&root_path, &args.container_id).unwrap_or(true);
     let built = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
         .with_executor(default_executor())
         .with_pid_file(args.pid_file.as_ref())?
@@ -38,6 +41,9 @@ pub(super) fn build_container(
         .build();
     built
         .map_err(|err| {
+            if taken {
+                return err.into();
+            }
             let err =
                 after_failed_create(&args.bundle, &args.container_id, systemd_cgroup, err.into());
             remove_torn_state(&root_path, &args.container_id);
@@ -72,7 +78,9 @@ fn after_failed_create(
         .and_then(|resources| resources.memory().as_ref())
         .and_then(|memory| memory.limit())
         .filter(|&limit| limit > 0);
-    if let Err(cleanup) = crate::cgroup_files::remove_when_empty(&cgroup_path, id, systemd) {
+    // Nothing is killed: the cgroup may be shared (a cgroupsPath given twice).
+    let kill = false;
+    if let Err(cleanup) = crate::cgroup_files::remove_when_empty(&cgroup_path, id, systemd, kill) {
         tracing::warn!(%cleanup, "could not remove the cgroup of a failed create");
     }
     let entrypoint = spec

@@ -66,6 +66,7 @@ fn cgroup_path(dir: &Path, id: &str) -> PathBuf {
 /// Kills whatever is left in the container's cgroup, removes the cgroup
 /// once it is empty, then the state directory.
 fn remove_by_hand(dir: &Path, id: &str, systemd: bool) -> Result<()> {
-    cgroup_files::remove_when_empty(&cgroup_path(dir, id), id, systemd)?;
+    let kill = true;
+    cgroup_files::remove_when_empty(&cgroup_path(dir, id), id, systemd, kill)?;
     std::fs::remove_dir_all(dir).with_context(|| format!("could not remove {}", dir.display()))
 }
