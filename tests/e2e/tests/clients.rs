@@ -319,6 +319,23 @@ fn pod_config(name: &str, log_dir: &Path, annotations: &[(&str, &str)]) -> PodSa
     }
 }
 
+/// The pod's one container, "app": the Wasm image, logging to app.log.
+fn app_container(envs: Vec<KeyValue>) -> ContainerConfig {
+    ContainerConfig {
+        metadata: Some(ContainerMetadata {
+            name: "app".to_owned(),
+            attempt: 0,
+        }),
+        image: Some(ImageSpec {
+            image: WASM_IMAGE.to_owned(),
+            ..Default::default()
+        }),
+        envs,
+        log_path: "app.log".to_owned(),
+        ..Default::default()
+    }
+}
+
 struct PodRun {
     sandbox_pid: i64,
     saw_running: bool,
@@ -374,22 +391,10 @@ async fn run_pod(
     let container = client
         .create_container(CreateContainerRequest {
             pod_sandbox_id: sandbox.clone(),
-            config: Some(ContainerConfig {
-                metadata: Some(ContainerMetadata {
-                    name: "app".to_owned(),
-                    attempt: 0,
-                }),
-                image: Some(ImageSpec {
-                    image: WASM_IMAGE.to_owned(),
-                    ..Default::default()
-                }),
-                envs: vec![KeyValue {
-                    key: "SLEEP_TIME".to_owned(),
-                    value: sleep_seconds.to_string(),
-                }],
-                log_path: "app.log".to_owned(),
-                ..Default::default()
-            }),
+            config: Some(app_container(vec![KeyValue {
+                key: "SLEEP_TIME".to_owned(),
+                value: sleep_seconds.to_string(),
+            }])),
             sandbox_config: Some(config.clone()),
         })
         .await
@@ -602,18 +607,7 @@ async fn a_wasm_image_without_the_annotation_fails_naming_the_fix() {
     let container = client
         .create_container(CreateContainerRequest {
             pod_sandbox_id: sandbox.clone(),
-            config: Some(ContainerConfig {
-                metadata: Some(ContainerMetadata {
-                    name: "app".to_owned(),
-                    attempt: 0,
-                }),
-                image: Some(ImageSpec {
-                    image: WASM_IMAGE.to_owned(),
-                    ..Default::default()
-                }),
-                log_path: "app.log".to_owned(),
-                ..Default::default()
-            }),
+            config: Some(app_container(Vec::new())),
             sandbox_config: Some(config),
         })
         .await;
