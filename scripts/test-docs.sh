@@ -2,7 +2,8 @@
 # Runs every ```sh block of the user docs, in order, as a user would, and
 # fails on any error or anything left behind: docs/running.md,
 # docs/containerd.md and docs/wamr.md in one scratch directory (each block
-# in a new shell), then README.md's in the repository, where it is read.
+# in a new shell), then docs/upstream-pr.md's and README.md's in the
+# repository, where they are read.
 #
 # A block preceded by `<!-- docs-test: skip: <reason> -->` is not run; the
 # reasons are printed. Run by scripts/test-clients.sh, which provides:
@@ -16,7 +17,7 @@ repo=$PWD
 
 : "${YOUKI:?set YOUKI to the youki under test (scripts/test-clients.sh does)}"
 : "${CONTAINERD_ADDRESS:?set CONTAINERD_ADDRESS to a private containerd (scripts/test-clients.sh does)}"
-docs=(docs/running.md docs/containerd.md docs/wamr.md README.md)
+docs=(docs/running.md docs/containerd.md docs/wamr.md docs/upstream-pr.md README.md)
 
 work=$(mktemp -d /tmp/youki-docs.XXXXXX)
 mkdir "$work/bin" "$work/scratch"
@@ -76,7 +77,10 @@ for doc in "${docs[@]}"; do
         # /usr/local/bin/youki in the docs is the youki under test.
         sed "s|/usr/local/bin/youki|$YOUKI|g" "$work/blocks/$name.sh" >"$work/blocks/$name.run"
         (
-            if [ "$doc" = README.md ]; then cd "$repo"; else cd "$work/scratch"; fi
+            case "$doc" in
+            README.md | docs/upstream-pr.md) cd "$repo" ;;
+            *) cd "$work/scratch" ;;
+            esac
             PATH="$work/bin:$PATH" bash -euo pipefail "$work/blocks/$name.run"
         ) </dev/null >"$work/blocks/$name.log" 2>&1 || {
             echo "error: $doc, block $name failed:" >&2

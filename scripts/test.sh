@@ -25,8 +25,8 @@ cargo clippy --workspace --all-targets --features youki/wasm-wamr -- -D warnings
 step "building youki with wasm-wamr"
 cargo build -p youki --features wasm-wamr
 
-step "unit tests (youki, libwamr, the e2e helpers)"
-cargo test -p youki -p libwamr --features youki/wasm-wamr
+step "unit tests (youki, libwamr, youki-wasm-workload, the e2e helpers)"
+cargo test -p youki -p libwamr -p youki-wasm-workload --features youki/wasm-wamr
 cargo test -p youki-e2e --lib
 
 step "end-to-end: CLI, WAMR containers, security, faults (real containers, as root)"
@@ -41,6 +41,12 @@ if [ ! -x "$upstream_cache/bin/youki" ]; then
 fi
 YOUKI_BIN="$PWD/target/debug/youki" UPSTREAM_YOUKI_BIN="$upstream_cache/bin/youki" \
     cargo test -p youki-e2e --test parity
+
+# The upstream pull request (docs/upstream-pr.md): upstream youki 0.7.0's
+# crate with upstream/*.patch applied, built, and run through the WAMR cases
+# and the parity test against the unpatched binary.
+step "the upstream pull request, applied to upstream youki 0.7.0 and tested"
+hack/upstream-pr/test.sh "$upstream_cache/bin/youki"
 
 step "end-to-end: containerd (ctr), podman and a CRI client (kubelet's calls)"
 scripts/test-clients.sh target/debug/youki

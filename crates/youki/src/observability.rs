@@ -74,6 +74,7 @@ static LOGGING_ENDED: AtomicBool = AtomicBool::new(false);
 /// before it closes youki's file descriptors and hands the process to the
 /// guest: from then on the log file's descriptor is gone, its number may be
 /// reused by a file of the guest, and stderr belongs to the guest.
+#[cfg_attr(not(any_wasm_engine), allow(dead_code))]
 pub fn end() {
     LOGGING_ENDED.store(true, Ordering::SeqCst);
 }

@@ -20,12 +20,7 @@ pub struct Launch {
     pub memory: Option<MemoryUse>,
 }
 
-/// A cgroup's memory limit and what its processes use, in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MemoryUse {
-    pub limit: u64,
-    pub in_use: u64,
-}
+pub use youki_wasm_workload::MemoryUse;
 
 /// A Wasm engine compiled into this build.
 struct Engine {
@@ -153,7 +148,7 @@ impl Executor for ChainExecutor {
             // Before the process waits for `start`: no other process in the
             // container may reach into it (see guest.rs).
             #[cfg(any_wasm_engine)]
-            super::guest::mark_non_dumpable().map_err(ArgValidationError)?;
+            youki_wasm_workload::guest::mark_non_dumpable().map_err(ArgValidationError)?;
         }
         choice.executor.validate(spec)
     }
@@ -199,7 +194,8 @@ fn exec_target_is_module(spec: &Spec) -> bool {
     };
     let extension = process.module.extension().and_then(|ext| ext.to_str());
     if process.module.is_file() {
-        extension == Some("wat") || super::module_file::has_wasm_magic(&process.module)
+        extension == Some("wat")
+            || youki_wasm_workload::module_file::has_wasm_magic(&process.module)
     } else {
         matches!(extension, Some("wasm" | "wat"))
     }

@@ -9,14 +9,18 @@
 //! - Kubernetes sandbox (pause) containers always run natively, because CRI
 //!   runtimes copy pod annotations onto them too.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use oci_spec::runtime::Spec;
+pub use youki_wasm_workload::WasmProcess;
+#[cfg(any(
+    feature = "wasm-wasmtime",
+    feature = "wasm-wasmer",
+    feature = "wasm-wasmedge"
+))]
+use youki_wasm_workload::{TRAP_EXIT_CODE, guest};
 
 pub mod executor;
-#[cfg(any_wasm_engine)]
-mod guest;
-mod module_file;
 #[cfg(feature = "wasm-wamr")]
 mod wamr;
 #[cfg(feature = "wasm-wasmedge")]
@@ -28,12 +32,6 @@ mod wasmtime;
 
 pub const HANDLER_ANNOTATION: &str = "run.oci.handler";
 pub const VARIANT_ANNOTATION: &str = "module.wasm.image/variant";
-
-/// Annotations by which containerd (first) and CRI-O mark a pod's sandbox container.
-const SANDBOX_ANNOTATIONS: [&str; 2] = [
-    "io.kubernetes.cri.container-type",
-    "io.kubernetes.cri-o.ContainerType",
-];
 
 /// What a container asks to run on.
 #[derive(Debug, PartialEq, Eq)]
@@ -52,12 +50,7 @@ pub fn wasm_request(spec: &Spec) -> WasmRequest<'_> {
     let Some(annotations) = spec.annotations() else {
         return WasmRequest::Native;
     };
-    let is_sandbox = SANDBOX_ANNOTATIONS.iter().any(|key| {
-        annotations
-            .get(*key)
-            .is_some_and(|value| value == "sandbox")
-    });
-    if is_sandbox {
+    if youki_wasm_workload::is_kubernetes_sandbox(spec) {
         return WasmRequest::Native;
     }
     let any_if_module = || {
@@ -101,105 +94,6 @@ fn entrypoint_is_module(spec: &Spec) -> bool {
     })
 }
 
-/// The exit code of a container whose module trapped: 128 + SIGABRT, what a
-/// native program that aborts gets, and distinct from any `proc_exit` code a
-/// well-behaved program uses for errors.
-#[cfg_attr(not(any_wasm_engine), allow(dead_code))]
-pub const TRAP_EXIT_CODE: i32 = 134;
-
-/// Why a module could not be loaded, when its file is not there: it was
-/// looked up in the container, not on the host.
-#[cfg_attr(not(any_wasm_engine), allow(dead_code))]
-pub const NOT_FOUND: &str = "no such file in the container's root file system";
-
-/// The parts of `process` every engine needs, read once.
-#[cfg_attr(not(any_wasm_engine), allow(dead_code))]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WasmProcess {
-    /// The module file: `args[0]`, relative to `cwd` unless absolute; a name
-    /// without a slash that is not in `cwd` is looked up in `PATH`.
-    pub module: PathBuf,
-    /// Passed whole to the module, `args[0]` included.
-    pub args: Vec<String>,
-    /// Exactly `process.env`, split at the first `=`.
-    pub env: Vec<(String, String)>,
-    pub cwd: PathBuf,
-    /// The most bytes the module file may have (module_file.rs).
-    pub max_module_size: u64,
-}
-
-#[cfg_attr(not(any_wasm_engine), allow(dead_code))]
-impl WasmProcess {
-    pub fn from_spec(spec: &Spec) -> Result<Self, String> {
-        let process = spec.process().as_ref().ok_or("the spec has no process")?;
-        let args = process.args().clone().unwrap_or_default();
-        let entrypoint = args
-            .first()
-            .filter(|arg| !arg.is_empty())
-            .ok_or("process.args is empty: it must name the wasm module")?;
-        let cwd = process.cwd().clone();
-        let module = if entrypoint.contains('/') {
-            cwd.join(entrypoint)
-        } else {
-            Some(cwd.join(entrypoint))
-                .filter(|path| path.is_file())
-                .or_else(|| search_path(entrypoint, path_variable(spec)))
-                .unwrap_or_else(|| cwd.join(entrypoint))
-        };
-        let env = process
-            .env()
-            .iter()
-            .flatten()
-            .map(|var| match var.split_once('=') {
-                Some((key, value)) => (key.to_owned(), value.to_owned()),
-                None => (var.clone(), String::new()),
-            })
-            .collect();
-        Ok(Self {
-            module,
-            args,
-            env,
-            cwd,
-            max_module_size: module_file::max_size(spec)?,
-        })
-    }
-
-    /// The module file's bytes: a regular file, within the size limit.
-    pub fn read_module(&self) -> Result<Vec<u8>, String> {
-        module_file::read(&self.module, self.max_module_size)
-            .map_err(|reason| self.load_error(reason))
-    }
-
-    /// A one-line error naming the module, for failures to load it.
-    pub fn load_error(&self, reason: impl std::fmt::Display) -> String {
-        format!(
-            "could not load wasm module {}: {reason}",
-            self.module.display()
-        )
-    }
-}
-
-/// The `PATH` of `process.env`, empty if it has none.
-pub fn path_variable(spec: &Spec) -> &str {
-    spec.process()
-        .as_ref()
-        .and_then(|process| process.env().as_ref())
-        .into_iter()
-        .flatten()
-        .find_map(|var| var.strip_prefix("PATH="))
-        .unwrap_or_default()
-}
-
-/// The first regular file named `program` in the directories of `path_var`,
-/// as execvp looks up a name without a slash.
-pub fn search_path(program: &str, path_var: &str) -> Option<PathBuf> {
-    path_var
-        .split(':')
-        .filter(|dir| !dir.is_empty())
-        .map(|dir| Path::new(dir).join(program))
-        .find(|path| path.is_file())
-}
-
 /// An executor for engines that run a [`WasmProcess`] to its end and return
 /// the container's exit code: wasmtime, wasmer and WasmEdge share it.
 #[cfg(any(
@@ -220,7 +114,7 @@ impl libcontainer::workload::Executor for RunToExit {
         use libcontainer::workload::ExecutorError;
         let process = WasmProcess::from_spec(spec).map_err(ExecutorError::Other)?;
         let module = process.read_module().map_err(ExecutorError::Other)?;
-        guest::run(|| (self.0)(&process, &module))
+        guest::run(crate::observability::end, || (self.0)(&process, &module))
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), libcontainer::workload::ExecutorValidationError> {
@@ -229,31 +123,6 @@ impl libcontainer::workload::Executor for RunToExit {
         process.read_module().map_err(ArgValidationError)?;
         Ok(())
     }
-}
-
-/// A size in bytes from an annotation: digits with an optional `K`/`Ki`,
-/// `M`/`Mi` or `G`/`Gi` suffix (1024-based).
-#[cfg_attr(not(any_wasm_engine), allow(dead_code))]
-pub fn parse_size(annotation: &str, value: &str) -> Result<u64, String> {
-    let invalid =
-        || format!("invalid {annotation}={value:?}: expected bytes, like 65536, 64K or 1Mi");
-    let trimmed = value.trim();
-    let (digits, unit) = match trimmed.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => trimmed.split_at(at),
-        None => (trimmed, ""),
-    };
-    let multiplier: u64 = match unit {
-        "" => 1,
-        "K" | "k" | "Ki" => 1 << 10,
-        "M" | "m" | "Mi" => 1 << 20,
-        "G" | "g" | "Gi" => 1 << 30,
-        _ => return Err(invalid()),
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(multiplier))
-        .ok_or_else(invalid)
 }
 
 /// The handler names `run.oci.handler` accepts in this build: `wasm` and
@@ -274,45 +143,6 @@ mod tests {
 
     use oci_spec::runtime::{ProcessBuilder, SpecBuilder};
 
-    #[test]
-    fn wasm_process_resolves_module_against_cwd() {
-        let process = ProcessBuilder::default()
-            .args(vec!["app.wasm".to_owned(), "x".to_owned()])
-            .env(vec!["A=1".to_owned(), "B=x=y".to_owned(), "C".to_owned()])
-            .cwd("/work")
-            .build()
-            .unwrap();
-        let s = SpecBuilder::default().process(process).build().unwrap();
-        let p = WasmProcess::from_spec(&s).unwrap();
-        assert_eq!(p.module, PathBuf::from("/work/app.wasm"));
-        assert_eq!(p.args, ["app.wasm", "x"]);
-        let env: Vec<(&str, &str)> = p
-            .env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        assert_eq!(env, [("A", "1"), ("B", "x=y"), ("C", "")]);
-
-        let absolute = ProcessBuilder::default()
-            .args(vec!["/app.wasm".to_owned()])
-            .cwd("/work")
-            .build()
-            .unwrap();
-        let s = SpecBuilder::default().process(absolute).build().unwrap();
-        assert_eq!(
-            WasmProcess::from_spec(&s).unwrap().module,
-            PathBuf::from("/app.wasm")
-        );
-
-        let empty = ProcessBuilder::default().args(vec![]).build().unwrap();
-        let s = SpecBuilder::default().process(empty).build().unwrap();
-        assert!(
-            WasmProcess::from_spec(&s)
-                .unwrap_err()
-                .contains("process.args is empty")
-        );
-    }
-
     use super::*;
 
     fn spec(annotations: &[(&str, &str)], entrypoint: &str) -> Spec {
@@ -329,22 +159,6 @@ mod tests {
             .annotations(annotations)
             .build()
             .unwrap()
-    }
-
-    #[test]
-    fn sizes_parse_with_units() {
-        assert_eq!(parse_size("a", "65536"), Ok(65536));
-        assert_eq!(parse_size("a", "64K"), Ok(65536));
-        assert_eq!(parse_size("a", "1Mi"), Ok(1024 * 1024));
-        assert_eq!(parse_size("a", "2G"), Ok(2 << 30));
-        assert_eq!(parse_size("a", "0"), Ok(0));
-        for bad in ["", "-1", "12Q", "K", "99999999999999999999G"] {
-            let err = parse_size("io.youki.wamr.stack-size", bad).unwrap_err();
-            assert!(
-                err.starts_with("invalid io.youki.wamr.stack-size"),
-                "{bad}: {err}"
-            );
-        }
     }
 
     #[test]
@@ -413,7 +227,7 @@ mod tests {
 
     #[test]
     fn kubernetes_sandboxes_always_run_natively() {
-        for key in SANDBOX_ANNOTATIONS {
+        for key in youki_wasm_workload::SANDBOX_ANNOTATIONS {
             let s = spec(
                 &[
                     (key, "sandbox"),

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use oci_spec::runtime::Spec;
 
-use super::{NOT_FOUND, parse_size};
+use crate::{NOT_FOUND, parse_size};
 
 /// Caps the size of a module file (bytes, with `K`/`M`/`G` suffixes).
 pub const MAX_MODULE_SIZE_ANNOTATION: &str = "io.youki.wasm.max-module-size";

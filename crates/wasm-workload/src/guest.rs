@@ -48,12 +48,14 @@ pub fn mark_non_dumpable() -> Result<(), String> {
 }
 
 /// Drops what execve would have dropped, runs `guest` and exits with the
-/// code it returns. On an error, before or from `guest`, prints it to the
+/// code it returns. `stop_logging` ends the caller's logging first: its log
+/// file's descriptor is about to close, and the guest may reuse the number. On an error, before or from `guest`, prints it to the
 /// container's stderr and exits with [`START_FAILURE_EXIT_CODE`].
 ///
 /// Never returns: once youki's descriptors are closed, nothing may return
 /// into libcontainer, whose objects still own some of them.
-pub fn run(guest: impl FnOnce() -> Result<i32, String>) -> ! {
+pub fn run(stop_logging: fn(), guest: impl FnOnce() -> Result<i32, String>) -> ! {
+    stop_logging();
     let code = match hand_over().and_then(|()| guest()) {
         Ok(code) => code,
         Err(err) => {
@@ -65,7 +67,6 @@ pub fn run(guest: impl FnOnce() -> Result<i32, String>) -> ! {
 }
 
 fn hand_over() -> Result<(), String> {
-    crate::observability::end();
     mark_non_dumpable()?;
     close_on_exec_descriptors()?;
     confine_to_the_container_without_procfs()?;
