@@ -499,6 +499,9 @@ def main():
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--parallelism", type=int, default=8)
     parser.add_argument("--configs", default="", help="comma-separated subset of configuration names")
+    parser.add_argument("--youki-wamr", metavar="BINARY",
+                        help="use this youki (built with wasm-wamr) instead of building one; the test "
+                             "suite's smoke run passes its debug build")
     parser.add_argument("--out", default=str(HERE / "results" / time.strftime("%Y%m%d-%H%M%S")))
     parser.add_argument("--replot", metavar="DIR", help="redraw the plots of a results folder and exit")
     args = parser.parse_args()
@@ -511,7 +514,7 @@ def main():
 
     sizes = [2] if args.smoke else [int(n) for n in args.sizes.split(",")]
     repetitions = 1 if args.smoke else args.repetitions
-    wamr = build_youki("wasm-wamr")
+    wamr = Path(args.youki_wamr).resolve() if args.youki_wamr else build_youki("wasm-wamr")
     wasm, native = build_workloads()
     runc = shutil.which("runc") or "runc"
     configs = [

@@ -71,9 +71,14 @@ impl Pair {
     }
 
     /// Both outputs of `args`, run through files (a detached container
-    /// would hold pipes open).
+    /// would hold pipes open). Without backtraces, whose frames depend on
+    /// how each binary was built.
     fn both(&self, args: &[&str]) -> (Output, Output) {
-        (self.ours.output(args), self.upstream.output(args))
+        let env = [("RUST_BACKTRACE", "0"), ("RUST_LIB_BACKTRACE", "0")];
+        (
+            self.ours.output_env(args, &env),
+            self.upstream.output_env(args, &env),
+        )
     }
 
     /// Records difference `name` when `same` is false; a difference not in
