@@ -67,6 +67,7 @@ cases=(
     kill_term_stops_a_detached_module
     memory_limit_makes_memory_grow_fail_instead_of_oom
     a_module_initial_memory_above_the_limit_is_refused_at_create
+    a_sparse_memory_costs_the_pages_it_touches_not_huge_pages
     a_looping_start_section_runs_at_start_and_sigterm_ends_it
     a_start_section_trap_is_a_trap_at_start
     a_native_container_still_runs_from_the_wamr_build

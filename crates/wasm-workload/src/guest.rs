@@ -13,6 +13,8 @@
 //!   close (youki's `--log` file, libcontainer's channel sockets, ...); what a
 //!   container is handed on purpose (stdio, `--preserve-fds`, `LISTEN_FDS`) is
 //!   not close-on-exec, because it came through execve into youki, and stays;
+//! - transparent huge pages are turned off for the process, so that a module
+//!   costs the pages it touches (see [`no_transparent_huge_pages`]);
 //! - the process is made non-dumpable, as runc's init is, so that no other
 //!   process in the container (a `youki exec` shell, a sidecar sharing the PID
 //!   namespace) can open its `/proc/<pid>/fd`, `environ` or `mem`;
@@ -68,9 +70,20 @@ pub fn run(stop_logging: fn(), guest: impl FnOnce() -> Result<i32, String>) -> !
 
 fn hand_over() -> Result<(), String> {
     mark_non_dumpable()?;
+    no_transparent_huge_pages();
     close_on_exec_descriptors()?;
     confine_to_the_container_without_procfs()?;
     end_on_termination_signals()
+}
+
+/// Keeps the guest's memory in 4 KiB pages. WAMR asks for transparent huge
+/// pages (`madvise`) on every linear memory of 2 MiB or more, and a module
+/// that touches one byte of each 64 KiB Wasm page would be charged the whole
+/// 2 MiB around it: 64 MiB for a sparse 64 MiB heap instead of 4 (kernels
+/// with THP `madvise` or `always`; see experiment/README.md). Best effort:
+/// without it the module only costs more.
+fn no_transparent_huge_pages() {
+    let _ = nix::sys::prctl::set_thp_disable(true);
 }
 
 /// Procfs mounts: what the guest must not reach.

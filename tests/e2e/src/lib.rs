@@ -458,12 +458,18 @@ fn install_busybox(bin: &Path) -> Result<()> {
 
 /// Resident memory of a process, in MiB (0 once it is gone).
 pub fn rss_mib(pid: i32) -> u64 {
+    status_mib(pid, "VmRSS").unwrap_or(0)
+}
+
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `RssAnon`, ...) in MiB;
+/// `None` when the process or the field is not there.
+pub fn status_mib(pid: i32, field: &str) -> Option<u64> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
+        .ok()?
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|kb| kb.trim().trim_end_matches(" kB").parse::<u64>().ok())
-        .map_or(0, |kb| kb / 1024)
+        .map(|kb| kb / 1024)
 }
 
 /// How the host mounts cgroups, as libcgroups tells them apart.

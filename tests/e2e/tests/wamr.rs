@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use youki_e2e::{Bundle, Youki, rss_mib, unique_id};
+use youki_e2e::{Bundle, Youki, rss_mib, status_mib, unique_id};
 
 /// Set by hack/upstream-pr/test.sh, which runs some of these tests on
 /// upstream youki's binary with our upstream patch series applied: the
@@ -373,6 +373,38 @@ fn an_exec_instance_shares_the_memory_limit_with_the_init() {
         "the exec'd module allocated {mib} MiB beside the init's 32 MiB under {limit_mib} MiB"
     );
     assert_eq!(youki.status(&id), "running", "the init was OOM-killed");
+}
+
+/// A module's memory costs the 4 KiB pages it touches: the init runs
+/// without transparent huge pages, which WAMR asks for on linear memories of
+/// 2 MiB or more (guest.rs). On a host whose THP setting is `never` this
+/// passes either way; on `madvise` or `always` it fails without that (65 MiB
+/// instead of 4 on this project's machine).
+#[test]
+fn a_sparse_memory_costs_the_pages_it_touches_not_huge_pages() {
+    use std::io::{BufRead, BufReader};
+    let youki = youki();
+    // 64 MiB of initial memory, one byte touched per 64 KiB: 4 MiB of 4 KiB pages.
+    let bundle = Bundle::wasm(&youki, "sparse.wasm", &["60"]);
+    let id = unique_id("sparse");
+    let mut run = youki
+        .command(&["run", "--bundle", bundle.path_str(), &id])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(run.stdout.take().unwrap()).lines();
+    assert_eq!(
+        lines.next().unwrap().unwrap(),
+        "touched 64 MiB, one byte per 64 KiB"
+    );
+    let anon_mib = status_mib(youki.pid(&id), "RssAnon").expect("RssAnon of the init");
+    youki.ok(&["kill", &id, "TERM"]);
+    run.wait().unwrap();
+    assert!(
+        (4..32).contains(&anon_mib),
+        "the init holds {anon_mib} MiB of anonymous memory for 4 MiB touched"
+    );
 }
 
 /// The MiB grow.wasm reports it allocated.
