@@ -3,9 +3,14 @@
 
 Starts one container of a WASI module with the given youki (create + start),
 waits for its first line of output, reads /proc/<init>/smaps and sums each
-mapping's private memory by kind: youki's own binary (its data, dirtied by
-start-up relocations), the heap, anonymous mappings (linear memory, WAMR's
+mapping's private memory by kind: youki's own binary by permissions (r-x
+code, r-- read-only data and the relocated data that RELRO made read-only,
+rw- writable data), the heap, anonymous mappings (linear memory, WAMR's
 stacks), the main stack, and other files. Repeats and prints the medians.
+
+With one container, pages of youki's binary that only this init maps count
+as private, however many containers would share them: compare those rows
+between builds, not against the per-container cost of many containers.
 
     experiment/init_memory.py --youki target/release/youki --module app.wasm
     experiment/init_memory.py ... --args 64 3600 --env SLEEP_TIME=3600
@@ -46,7 +51,7 @@ def smaps_by_kind(pid):
             elif path.startswith("["):
                 kind = "kernel ([vdso], [vvar])"
             elif os.path.basename(path) == exe_name:
-                kind = "youki binary"
+                kind = f"youki binary {parts[1][:3]}"
             else:
                 kind = "other files"
             kinds.setdefault(kind, {field: 0 for field in FIELDS})
