@@ -42,8 +42,8 @@ use nix::sys::signal::{SigSet, Signal};
 /// returns for a command it found but could not execute.
 pub const START_FAILURE_EXIT_CODE: i32 = 126;
 
-/// Makes the process non-dumpable. Called once the container is known to be
-/// a Wasm container (at `create`, before it waits for `start`), and again by [`run`].
+/// Makes the process non-dumpable. Each Wasm executor's `validate` calls it
+/// (at `create`, before the process waits for `start`), and [`run`] again.
 pub fn mark_non_dumpable() -> Result<(), String> {
     nix::sys::prctl::set_dumpable(false)
         .map_err(|err| format!("could not make the container process non-dumpable: {err}"))
@@ -51,8 +51,9 @@ pub fn mark_non_dumpable() -> Result<(), String> {
 
 /// Drops what execve would have dropped, runs `guest` and exits with the
 /// code it returns. `stop_logging` ends the caller's logging first: its log
-/// file's descriptor is about to close, and the guest may reuse the number. On an error, before or from `guest`, prints it to the
-/// container's stderr and exits with [`START_FAILURE_EXIT_CODE`].
+/// file's descriptor is about to close, and the guest may reuse the number.
+/// On an error, before or from `guest`, prints it to the container's stderr
+/// and exits with [`START_FAILURE_EXIT_CODE`].
 ///
 /// Never returns: once youki's descriptors are closed, nothing may return
 /// into libcontainer, whose objects still own some of them.

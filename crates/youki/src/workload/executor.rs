@@ -77,19 +77,10 @@ pub struct ChainExecutor {
     launch: Launch,
 }
 
-/// The executor chosen for a spec.
-struct Choice {
-    executor: Box<dyn Executor>,
-    wasm: bool,
-}
-
 impl ChainExecutor {
     /// The executor for this spec: a Wasm engine, or the native one.
-    fn choose(&self, spec: &Spec) -> Result<Choice, String> {
-        let native = || Choice {
-            executor: libcontainer::workload::default::get_executor(),
-            wasm: false,
-        };
+    fn choose(&self, spec: &Spec) -> Result<Box<dyn Executor>, String> {
+        let native = libcontainer::workload::default::get_executor;
         let request = wasm_request(spec);
         // A process exec'd into a Wasm container is a module only if its
         // file is one: `kubectl exec` of a shell must run the shell.
@@ -126,31 +117,21 @@ impl ChainExecutor {
             engine = engine.handler,
             "running the container on a wasm engine"
         );
-        Ok(Choice {
-            executor: (engine.executor)(&self.launch),
-            wasm: true,
-        })
+        Ok((engine.executor)(&self.launch))
     }
 }
 
 impl Executor for ChainExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        self.choose(spec)
-            .map_err(ExecutorError::Other)?
-            .executor
-            .exec(spec)
+        self.choose(spec).map_err(ExecutorError::Other)?.exec(spec)
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
-        use ExecutorValidationError::ArgValidationError;
-        let choice = self.choose(spec).map_err(ArgValidationError)?;
-        if choice.wasm {
-            // Before the process waits for `start`: no other process in the
-            // container may reach into it (see guest.rs).
-            #[cfg(any_wasm_engine)]
-            youki_wasm_workload::guest::mark_non_dumpable().map_err(ArgValidationError)?;
-        }
-        choice.executor.validate(spec)
+        // Each Wasm engine's `validate` also makes the process non-dumpable
+        // before it waits for `start` (guest.rs).
+        self.choose(spec)
+            .map_err(ExecutorValidationError::ArgValidationError)?
+            .validate(spec)
     }
 
     fn setup_envs(&self, envs: HashMap<String, String>) -> Result<(), ExecutorSetEnvsError> {

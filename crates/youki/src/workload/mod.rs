@@ -119,6 +119,9 @@ impl libcontainer::workload::Executor for RunToExit {
 
     fn validate(&self, spec: &Spec) -> Result<(), libcontainer::workload::ExecutorValidationError> {
         use libcontainer::workload::ExecutorValidationError::ArgValidationError;
+        // Before the process waits for `start`: no other process in the
+        // container may reach into it (see guest.rs).
+        guest::mark_non_dumpable().map_err(ArgValidationError)?;
         let process = WasmProcess::from_spec(spec).map_err(ArgValidationError)?;
         process.read_module().map_err(ArgValidationError)?;
         Ok(())
