@@ -249,16 +249,8 @@ impl Youki {
         bundle: &Bundle,
         signal: nix::sys::signal::Signal,
     ) -> (i32, std::time::Duration) {
-        use std::io::{BufRead, BufReader};
         bundle.edit(|spec| spec["process"]["env"] = serde_json::json!(["SLEEP_TIME=60"]));
-        let id = unique_id("signal");
-        let mut child = self
-            .command(&["run", "--bundle", bundle.path_str(), &id])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn youki run");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut child, mut lines) = self.run_reading_stdout(bundle, &unique_id("signal"));
         assert_eq!(lines.next().unwrap().unwrap(), "Hello, World!");
         assert_eq!(lines.next().unwrap().unwrap(), "Sleeping for 60 seconds");
         let sent = std::time::Instant::now();
@@ -268,6 +260,27 @@ impl Youki {
             status.code().expect("youki exited normally"),
             sent.elapsed(),
         )
+    }
+
+    /// `youki run` of `bundle` in the foreground, its container's stdout
+    /// read line by line as it comes (stderr discarded).
+    pub fn run_reading_stdout(
+        &self,
+        bundle: &Bundle,
+        id: &str,
+    ) -> (
+        std::process::Child,
+        std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    ) {
+        use std::io::BufRead;
+        let mut child = self
+            .command(&["run", "--bundle", bundle.path_str(), id])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn youki run");
+        let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        (child, lines)
     }
 
     /// Whether the state directory of `id` exists.

@@ -382,18 +382,11 @@ fn an_exec_instance_shares_the_memory_limit_with_the_init() {
 /// instead of 4 on this project's machine).
 #[test]
 fn a_sparse_memory_costs_the_pages_it_touches_not_huge_pages() {
-    use std::io::{BufRead, BufReader};
     let youki = youki();
     // 64 MiB of initial memory, one byte touched per 64 KiB: 4 MiB of 4 KiB pages.
     let bundle = Bundle::wasm(&youki, "sparse.wasm", &["60"]);
     let id = unique_id("sparse");
-    let mut run = youki
-        .command(&["run", "--bundle", bundle.path_str(), &id])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(run.stdout.take().unwrap()).lines();
+    let (mut run, mut lines) = youki.run_reading_stdout(&bundle, &id);
     assert_eq!(
         lines.next().unwrap().unwrap(),
         "touched 64 MiB, one byte per 64 KiB"
