@@ -7,6 +7,8 @@ packages=(
     # build: libseccomp for the seccomp feature; cmake and libclang for
     # wamrx-sys (it builds WAMR with cmake and binds it with bindgen)
     build-essential pkg-config libseccomp-dev cmake libclang-dev
+    # youki-wamrc, the ahead-of-time compiler for WAMR containers, links LLVM
+    llvm-19-dev
     # WASI test fixtures, compiled from C
     clang lld wasi-libc libclang-rt-dev-wasm32 wabt
     # container root file systems for the tests

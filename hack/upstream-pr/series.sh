@@ -101,7 +101,7 @@ generate() {
 wasm-wamr = ["youki-wasm-workload"]
 TOML
     add "$tree/Cargo.toml.orig" 'wasi-common = { workspace = true, optional = true }' <<'TOML'
-# The WAMR executor and its safe binding to WAMR (libwamr, over wamrx-sys).
+# The WAMR executor and its safe binding to WAMR (libwamr).
 youki-wasm-workload = { path = "../wasm-workload", version = "0.7.0", features = ["wamr"], optional = true }
 TOML
     add "$tree/Cargo.toml" 'seccomp = ["libcontainer/libseccomp"]' <<'TOML'
@@ -117,8 +117,9 @@ optional = true
 TOML
     commit "Add the wasm-wamr feature" \
         "It pulls in youki-wasm-workload with its wamr feature: the WAMR executor
-and libwamr, a safe layer over wamrx-sys (WAMR's fast interpreter with
-libc-wasi). Nothing changes in a build without the feature."
+and libwamr, a safe layer over WAMR (its fast interpreter and AOT loader,
+with libc-wasi, built from the sources in the wamrx-sys package). Nothing
+changes in a build without the feature."
 
     # 2: the executor, in upstream's idiom around the shared one.
     cp "$here/wamr.rs" "$tree/src/workload/wamr.rs"

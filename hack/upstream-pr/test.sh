@@ -30,14 +30,14 @@ hack/upstream-pr/series.sh apply "$crate"
 # Built as `cargo install` builds the unpatched binary it is compared with,
 # without debug assertions (upstream's debug build logs at debug level on
 # stderr), but unoptimised, which builds in half the time. WAMR itself is
-# built optimised, as in our workspace ([profile.dev.package.wamrx-sys]).
+# always built optimised (crates/libwamr/build.rs).
 step "building patched upstream youki (--features v1,v2,seccomp,wasm-wamr)"
 target="$repo/target/upstream-pr/target"
 # GIT_CEILING_DIRECTORIES: upstream's build script asks git for a commit;
 # as built from crates.io, it finds none.
 build=(--features v1,v2,seccomp,wasm-wamr
     --config profile.dev.debug-assertions=false --config profile.dev.overflow-checks=false
-    --config profile.dev.debug=0 --config profile.dev.package.wamrx-sys.opt-level=2)
+    --config profile.dev.debug=0)
 started=$(date +%s)
 (cd "$crate" && GIT_CEILING_DIRECTORIES="$repo/crates" CARGO_TARGET_DIR="$target" cargo build "${build[@]}")
 echo "built in $(($(date +%s) - started)) s"

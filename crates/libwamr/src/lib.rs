@@ -26,10 +26,48 @@ use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::OnceLock;
 
-use wamrx_sys as sys;
+/// WAMR's embedding API, as build.rs bound it.
+#[allow(
+    non_upper_case_globals,
+    non_camel_case_types,
+    non_snake_case,
+    dead_code
+)]
+#[allow(clippy::all)]
+mod sys {
+    include!(concat!(env!("OUT_DIR"), "/wamr.rs"));
+}
 
 mod layout;
 pub use layout::MemoryLimits;
+
+include!(concat!(env!("OUT_DIR"), "/version.rs"));
+
+/// How a file in WAMR's AOT format starts; a format version (u32, little
+/// endian) follows.
+pub const AOT_MAGIC: &[u8] = b"\0aot";
+
+/// The identity of AOT code this runtime can run on this machine (see
+/// wamr_config::aot_identity): youki's cache of compiled modules is keyed by it.
+pub fn aot_identity() -> String {
+    wamr_config::aot_identity(WAMR_VERSION, AOT_FORMAT)
+}
+
+/// Refuses AOT code of another format version with a message that says what
+/// to do: WAMR's own message names neither version.
+fn check_aot_format(code: &[u8]) -> Result<(), Error> {
+    let version = code
+        .get(4..8)
+        .map(|v| u32::from_le_bytes(v.try_into().expect("four bytes")));
+    match version {
+        Some(AOT_FORMAT) => Ok(()),
+        Some(other) => Err(Error::Load(format!(
+            "it is WAMR AOT format {other}, and this WAMR ({WAMR_VERSION}) runs format \
+             {AOT_FORMAT} only: compile the .wasm module again with youki-wamrc"
+        ))),
+        None => Err(Error::Load("AOT file is truncated".to_owned())),
+    }
+}
 
 /// WAMR's exception text for `proc_exit`, which is how WASI programs end.
 const PROC_EXIT_EXCEPTION: &str = "wasi proc exit";
@@ -113,19 +151,51 @@ impl Runtime {
     /// module declares before it finds out the file does not hold it. WAMR is
     /// asked to keep nothing of the bytes, which are freed after loading
     /// when it says it can do without them.
+    ///
+    /// Bytes in WAMR's AOT format (native code, see [`Runtime::load_compiled`])
+    /// load as they are, as crun loads them, when their format is this
+    /// WAMR's.
     pub fn load(&self, bytes: Vec<u8>) -> Result<Module<'_>, Error> {
-        let mut bytes = bytes.into_boxed_slice();
-        let binary_size = bytes.len();
-        let len = u32::try_from(binary_size).map_err(|_| Error::ModuleTooLarge(binary_size))?;
+        if bytes.starts_with(AOT_MAGIC) {
+            check_aot_format(&bytes)?;
+            return self.load_checked(bytes, Ok(None));
+        }
         // Checked before WAMR sees the bytes, which its loader may also
         // write into.
         layout::check(&bytes)
             .map_err(|reason| Error::Load(format!("WASM module load failed: {reason}")))?;
         let memory = layout::memory_limits(&bytes);
+        self.load_checked(bytes, memory)
+    }
+
+    /// Loads `code` that youki-wamrc compiled from the binary module `wasm`,
+    /// whose memory limits the module gets. The code is native: only code
+    /// that youki-wamrc wrote (with its bounds checks) is safe to load.
+    pub fn load_compiled(&self, code: Vec<u8>, wasm: &[u8]) -> Result<Module<'_>, Error> {
+        if !code.starts_with(AOT_MAGIC) {
+            return Err(Error::Load("not WAMR AOT code".to_owned()));
+        }
+        check_aot_format(&code)?;
+        self.load_checked(code, layout::memory_limits(wasm))
+    }
+
+    fn load_checked(
+        &self,
+        bytes: Vec<u8>,
+        memory: Result<Option<MemoryLimits>, String>,
+    ) -> Result<Module<'_>, Error> {
+        let mut bytes = bytes.into_boxed_slice();
+        let binary_size = bytes.len();
+        let len = u32::try_from(binary_size).map_err(|_| Error::ModuleTooLarge(binary_size))?;
+        // WAMR 2.4.3's AOT loader decides whether to copy data segments out
+        // of the buffer before it records that the buffer may be freed, so
+        // it keeps pointers into it (and frees them at unload): AOT code is
+        // kept for the module's life.
+        let freeable = !bytes.starts_with(AOT_MAGIC);
         let args = sys::LoadArgs {
             name: c"".as_ptr().cast_mut(),
             clone_wasm_binary: false,
-            wasm_binary_freeable: true,
+            wasm_binary_freeable: freeable,
             no_resolve: false,
         };
         let mut error = [0 as c_char; ERROR_BUF_LEN];
