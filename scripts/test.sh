@@ -24,13 +24,18 @@ cargo clippy --workspace --all-targets --features youki/wasm-wamr -- -D warnings
 
 step "building youki with wasm-wamr"
 cargo build -p youki --features wasm-wamr
+step "building youki-wamrc (LLVM), beside youki where youki looks for it"
+cargo build -p youki-wamrc
 
 step "unit tests (youki, libwamr, youki-wasm-workload, the e2e helpers)"
-cargo test -p youki -p libwamr -p youki-wasm-workload --features youki/wasm-wamr
+cargo test -p youki -p libwamr -p youki-wasm-workload -p wamr-config --features youki/wasm-wamr
 cargo test -p youki-e2e --lib
 
 step "end-to-end: CLI, WAMR containers, security, faults (real containers, as root)"
 YOUKI_BIN="$PWD/target/debug/youki" cargo test -p youki-e2e --test cli --test wamr --test security --test faults
+
+step "end-to-end: the WAMR suite again, modules compiled ahead of time (youki-wamrc)"
+YOUKI_E2E_WAMR_MODE=aot YOUKI_BIN="$PWD/target/debug/youki" cargo test -p youki-e2e --test wamr
 
 # Upstream youki 0.7.0's own binary, built once into a cache outside the
 # checkout, to run side by side with ours.

@@ -5,12 +5,15 @@
 //! - [`module_file`]: reading the module file a container image chose;
 //! - `guest` (feature `guest`): handing the container's init process over to
 //!   a guest, as execve would hand it to a native program;
-//! - `wamr` (feature `wamr`): the executor that runs the module on WAMR.
+//! - `wamr` (feature `wamr`): the executor that runs the module on WAMR, and
+//!   `aot`, its cache of code compiled ahead of time.
 
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
+#[cfg(feature = "wamr")]
+pub mod aot;
 #[cfg(feature = "guest")]
 pub mod guest;
 pub mod module_file;

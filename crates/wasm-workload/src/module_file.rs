@@ -91,6 +91,11 @@ fn open_regular(path: &Path) -> Result<(std::fs::File, u64), String> {
 /// The bytes of the module file at `path`, at most `max`.
 pub fn read(path: &Path, max: u64) -> Result<Vec<u8>, String> {
     let (file, len) = open_regular(path)?;
+    read_opened(file, len, max)
+}
+
+/// The bytes of an open regular file of `len` bytes, at most `max`.
+pub fn read_opened(file: std::fs::File, len: u64, max: u64) -> Result<Vec<u8>, String> {
     let too_large = |size: u64| {
         format!(
             "it is {}, over the {} a module may have here \

@@ -20,7 +20,7 @@ use libwamr::{Error, InstanceConfig, Module, Outcome, Runtime, WASM_PAGE_SIZE, W
 use oci_spec::runtime::Spec;
 
 use crate::module_file::{memory_limit, mib};
-use crate::{MemoryUse, TRAP_EXIT_CODE, WasmProcess, guest, parse_size};
+use crate::{MemoryUse, TRAP_EXIT_CODE, WasmProcess, aot, guest, parse_size};
 
 pub const HANDLER: &str = "wamr";
 
@@ -98,13 +98,25 @@ fn load(spec: &Spec, memory: Option<MemoryUse>) -> Result<Loaded, String> {
     let process = WasmProcess::from_spec(spec)?;
     let mut config = instance_config(spec)?;
     let bytes = read_module(&process)?;
+    aot::mode(spec)?;
 
     let runtime = Runtime::global().map_err(|err| err.to_string())?;
+    // Code compiled ahead of time, if `youki create` prepared it for these
+    // bytes; else (or if it does not load) the module is interpreted.
+    let compiled = aot::take_for(&bytes).and_then(|code| {
+        runtime
+            .load_compiled(code, &bytes)
+            .inspect_err(|err| tracing::debug!("wamr: interpreting the module: {err}"))
+            .ok()
+    });
+    tracing::debug!(compiled = compiled.is_some(), "wamr: module loaded");
+    let module = match compiled {
+        Some(module) => module,
+        None => runtime.load(bytes).map_err(|err| process.load_error(err))?,
+    };
     // The init process lives exactly as long as the module: the module is
     // never unloaded, which lets it be kept between validate and exec.
-    let module: &'static Module<'static> = Box::leak(Box::new(
-        runtime.load(bytes).map_err(|err| process.load_error(err))?,
-    ));
+    let module: &'static Module<'static> = Box::leak(Box::new(module));
     module
         .check_command()
         .map_err(|err| process.load_error(err))?;

@@ -57,13 +57,37 @@ pub enum Protection {
 }
 
 /// Re-executes youki from a protected file unless it already runs from one.
+/// Set on either re-exec: the directory of the binary youki was started
+/// from, which the re-executed process cannot tell from `/proc/self/exe`.
+const EXE_DIR_ENV: &str = "_YOUKI_EXE_DIR";
+static EXE_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// The directory of the binary youki was started from (where youki-wamrc
+/// is looked for first), once [`ensure`] has run.
+pub fn exe_dir() -> Option<&'static Path> {
+    EXE_DIR.get().map(|dir| dir.as_path())
+}
+
 /// Returns only when the running binary is protected.
 pub fn ensure() -> Result<Protection> {
     if let Some(protection) = current() {
+        if let Some(dir) = std::env::var_os(EXE_DIR_ENV) {
+            let _ = EXE_DIR.set(dir.into());
+        }
         // SAFETY: main calls this first, while the process has one thread.
-        // The marker is for this process only, not for what youki starts.
-        unsafe { std::env::remove_var(OVERLAY_TRIED_ENV) };
+        // The markers are for this process only, not for what youki starts.
+        unsafe {
+            std::env::remove_var(OVERLAY_TRIED_ENV);
+            std::env::remove_var(EXE_DIR_ENV);
+        }
         return Ok(protection);
+    }
+    if let Some(dir) = std::fs::read_link("/proc/self/exe")
+        .ok()
+        .and_then(|binary| binary.parent().map(Path::to_path_buf))
+    {
+        // SAFETY: as above, one thread; a value the caller set is replaced.
+        unsafe { std::env::set_var(EXE_DIR_ENV, dir) };
     }
     let forced = std::env::var_os(FORCE_MEMFD_ENV).is_some_and(|v| v == "1");
     let overlay_error = if forced {

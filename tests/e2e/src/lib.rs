@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
@@ -102,6 +103,8 @@ impl Youki {
         self.remember(args);
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--root").arg(self.root()).args(args);
+        // the suite's own cache of compiled modules, never the node's
+        cmd.env("YOUKI_WAMR_AOT_CACHE", aot_cache_dir());
         cmd.stdin(Stdio::null());
         cmd
     }
@@ -314,6 +317,33 @@ fn read_all(mut file: std::fs::File) -> Vec<u8> {
     bytes
 }
 
+/// How WAMR runs the suite's modules: `interp` (the default) or `aot`,
+/// from `$YOUKI_E2E_WAMR_MODE`; scripts/test.sh runs the WAMR suite in both.
+pub fn wamr_mode() -> &'static str {
+    static MODE: OnceLock<&'static str> = OnceLock::new();
+    MODE.get_or_init(|| match std::env::var("YOUKI_E2E_WAMR_MODE").as_deref() {
+        Err(_) | Ok("interp") => "interp",
+        Ok("aot") => "aot",
+        Ok(other) => panic!("YOUKI_E2E_WAMR_MODE={other:?}: use interp or aot"),
+    })
+}
+
+pub const WAMR_MODE_ANNOTATION: &str = "io.youki.wamr.mode";
+
+/// The cache of compiled modules all of this test process's youki commands
+/// share (`$YOUKI_WAMR_AOT_CACHE`), so each module compiles once per run.
+pub fn aot_cache_dir() -> &'static Path {
+    static DIR: OnceLock<TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // mode 0700, as youki wants it
+        tempfile::Builder::new()
+            .prefix("youki-aot")
+            .tempdir()
+            .expect("aot cache dir")
+    })
+    .path()
+}
+
 /// An OCI bundle with a busybox-static root file system.
 pub struct Bundle {
     dir: TempDir,
@@ -339,6 +369,7 @@ impl Bundle {
         let bundle = Self::empty(youki, &all);
         bundle.add_fixture(module, module);
         bundle.annotate("module.wasm.image/variant", "compat");
+        bundle.annotate(WAMR_MODE_ANNOTATION, wamr_mode());
         bundle
     }
 

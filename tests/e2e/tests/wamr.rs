@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use youki_e2e::{Bundle, Youki, rss_mib, status_mib, unique_id};
+use youki_e2e::{Bundle, WAMR_MODE_ANNOTATION, Youki, rss_mib, status_mib, unique_id, wamr_mode};
 
 /// Set by hack/upstream-pr/test.sh, which runs some of these tests on
 /// upstream youki's binary with our upstream patch series applied: the
@@ -44,9 +44,27 @@ fn youki() -> Youki {
     youki
 }
 
-/// `youki run` in the foreground: (exit code, stdout, stderr).
+/// `youki run` in the foreground: (exit code, stdout, stderr). In the AOT
+/// mode of the suite (scripts/test.sh) a binary module must have run
+/// compiled: youki logs why whenever it falls back to the interpreter.
 fn run(youki: &Youki, bundle: &Bundle) -> (i32, String, String) {
-    let out = youki.output(&["run", "--bundle", bundle.path_str(), &unique_id("wamr")]);
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let log_path = log.path().to_str().unwrap();
+    let aot = wamr_mode() == "aot" && !upstream_pr();
+    let mut args = vec!["run", "--bundle", bundle.path_str()];
+    if aot {
+        args.splice(0..0, ["--debug", "--log", log_path]);
+    }
+    let id = unique_id("wamr");
+    args.push(&id);
+    let out = youki.output(&args);
+    let logged = std::fs::read_to_string(log.path()).unwrap_or_default();
+    if let Some(line) = logged
+        .lines()
+        .find(|l| l.contains("wamr: interpreting the module"))
+    {
+        panic!("AOT mode, but the module was interpreted:\n{line}");
+    }
     (
         out.status.code().expect("youki exited"),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -171,6 +189,161 @@ fn a_trap_exits_134_with_the_reason_on_stderr() {
         stderr.contains("wasm trap in /trap.wat: unreachable"),
         "{stderr}"
     );
+}
+
+#[test]
+fn an_out_of_bounds_read_traps_interpreted_and_compiled() {
+    let youki = youki();
+    let bundle = Bundle::wasm(&youki, "oob.wasm", &[]);
+    let (code, stdout, stderr) = run(&youki, &bundle);
+    assert_eq!(code, 134, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stderr.contains("out of bounds memory access"), "{stderr}");
+}
+
+/// `youki --debug --log <file> run` of the thesis module in AOT mode with the
+/// cache at `cache` and extra environment; returns youki's log.
+fn run_compiled(youki: &Youki, cache: &std::path::Path, env: &[(&str, &str)]) -> String {
+    let bundle = Bundle::wasm(youki, "thesis.wasm", &[]);
+    bundle.annotate(WAMR_MODE_ANNOTATION, "aot");
+    bundle.edit(|spec| {
+        spec["process"]["env"] = json!(["SLEEP_TIME=0"]);
+    });
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let mut all_env = vec![("YOUKI_WAMR_AOT_CACHE", cache.to_str().unwrap())];
+    all_env.extend_from_slice(env);
+    let id = unique_id("aot");
+    let out = youki.output_env(
+        &[
+            "--debug",
+            "--log",
+            log.path().to_str().unwrap(),
+            "run",
+            "--bundle",
+            bundle.path_str(),
+            &id,
+        ],
+        &all_env,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Goodbye after 0 seconds"), "{stdout}");
+    std::fs::read_to_string(log.path()).unwrap()
+}
+
+fn cache_entries(cache: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut entries: Vec<_> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "aot"))
+        .collect();
+    entries.sort();
+    entries
+}
+
+#[test]
+fn compiled_code_is_cached_a_bad_entry_replaced_and_without_a_compiler_the_module_interpreted() {
+    if upstream_pr() {
+        return;
+    }
+    let youki = youki();
+    let cache = tempfile::tempdir().unwrap();
+    let cache = cache.path();
+
+    // a miss: compiled into the cache, run compiled
+    let log = run_compiled(&youki, cache, &[]);
+    assert!(log.contains("compiled=true"), "{log}");
+    let entries = cache_entries(cache);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let name = entries[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.contains("-wamr2.") && name.contains("-aot6-"),
+        "{name}"
+    );
+    let modified = std::fs::metadata(&entries[0]).unwrap().modified().unwrap();
+
+    // a hit: the same entry, not compiled again
+    let log = run_compiled(&youki, cache, &[("YOUKI_WAMRC", "/nonexistent")]);
+    assert!(log.contains("compiled=true"), "{log}");
+    assert_eq!(
+        std::fs::metadata(&entries[0]).unwrap().modified().unwrap(),
+        modified
+    );
+
+    // a corrupt entry is compiled again
+    std::fs::write(&entries[0], b"not aot code").unwrap();
+    let log = run_compiled(&youki, cache, &[]);
+    assert!(log.contains("compiled=true"), "{log}");
+    assert!(std::fs::read(&entries[0]).unwrap().starts_with(b"\0aot"));
+
+    // youki-wamrc --precompile fills a cache with the entry youki looks for
+    let warmed = tempfile::tempdir().unwrap();
+    let compiler = youki.bin.with_file_name("youki-wamrc");
+    let out = std::process::Command::new(&compiler)
+        .arg("--precompile")
+        .arg(youki_e2e::fixture("thesis.wasm"))
+        .env("YOUKI_WAMR_AOT_CACHE", warmed.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (cargo build -p youki-wamrc)", compiler.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        printed.trim(),
+        cache_entries(warmed.path())[0].to_str().unwrap()
+    );
+    assert_eq!(
+        cache_entries(warmed.path())[0].file_name(),
+        entries[0].file_name()
+    );
+    let log = run_compiled(&youki, warmed.path(), &[("YOUKI_WAMRC", "/nonexistent")]);
+    assert!(log.contains("compiled=true"), "{log}");
+
+    // no compiler and an empty cache: interpreted, and the container runs
+    let empty = tempfile::tempdir().unwrap();
+    let log = run_compiled(&youki, empty.path(), &[("YOUKI_WAMRC", "/nonexistent")]);
+    assert!(
+        log.contains("wamr: interpreting the module: no youki-wamrc"),
+        "{log}"
+    );
+    assert!(log.contains("compiled=false"), "{log}");
+    assert!(cache_entries(empty.path()).is_empty());
+}
+
+#[test]
+fn two_creates_of_one_module_on_a_cold_cache_both_run_compiled() {
+    if upstream_pr() {
+        return;
+    }
+    let youki = youki();
+    let cache = tempfile::tempdir().unwrap();
+    let logs: Vec<String> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| run_compiled(&youki, cache.path(), &[])))
+            .collect();
+        runs.into_iter().map(|run| run.join().unwrap()).collect()
+    });
+    for log in &logs {
+        assert!(log.contains("compiled=true"), "{log}");
+    }
+    assert_eq!(cache_entries(cache.path()).len(), 1);
+    let leftovers: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|name| !name.to_string_lossy().ends_with(".aot"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[test]

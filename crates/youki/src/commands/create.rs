@@ -27,6 +27,9 @@ pub(super) fn build_container(
     // A create that fails because the id is taken must not touch the
     // container that has it.
     let taken = super::container_exists(&root_path, &args.container_id).unwrap_or(true);
+    if !taken {
+        crate::workload::executor::prepare_on_host(&args.bundle);
+    }
     let built = ContainerBuilder::new(args.container_id.clone(), SyscallType::default())
         .with_executor(default_executor())
         .with_pid_file(args.pid_file.as_ref())?

@@ -27,6 +27,9 @@ struct Engine {
     /// The name `run.oci.handler` selects it by.
     handler: &'static str,
     executor: fn(&Launch) -> Box<dyn Executor>,
+    /// Work done on the host in `create` before the container's init
+    /// exists, which inherits its result (WAMR: compiled code).
+    prepare: Option<fn(&Spec, &std::path::Path)>,
 }
 
 /// The engines compiled in. The first one also runs containers that ask for
@@ -36,21 +39,25 @@ const ENGINES: &[Engine] = &[
     Engine {
         handler: super::wamr::HANDLER,
         executor: super::wamr::get_executor,
+        prepare: Some(super::wamr::prepare),
     },
     #[cfg(feature = "wasm-wasmtime")]
     Engine {
         handler: super::wasmtime::HANDLER,
         executor: super::wasmtime::get_executor,
+        prepare: None,
     },
     #[cfg(feature = "wasm-wasmer")]
     Engine {
         handler: super::wasmer::HANDLER,
         executor: super::wasmer::get_executor,
+        prepare: None,
     },
     #[cfg(feature = "wasm-wasmedge")]
     Engine {
         handler: super::wasmedge::HANDLER,
         executor: super::wasmedge::get_executor,
+        prepare: None,
     },
 ];
 
@@ -88,30 +95,8 @@ impl ChainExecutor {
             tracing::debug!("exec'd process is not a wasm module: running it natively");
             return Ok(native());
         }
-        let engine = match request {
-            WasmRequest::Native => {
-                // A module run as a native program fails at execve, after
-                // `start`, with no message: say at `create` what to set.
-                if !super::has_wasm_annotation(spec)
-                    && let Some(module) = entrypoint_module(spec)
-                {
-                    return Err(format!(
-                        "{} is a wasm module, but the container has no wasm annotation: set \
-                         module.wasm.image/variant=compat (or run.oci.handler=wasm) to run it",
-                        module.display()
-                    ));
-                }
-                return Ok(native());
-            }
-            WasmRequest::AnyEngine => ENGINES.first().ok_or_else(|| {
-                "this is a wasm container, but this youki was built without a wasm engine \
-                 (build with --features wasm-wasmtime or another wasm-* feature)"
-                    .to_owned()
-            })?,
-            WasmRequest::Engine(name) => ENGINES
-                .iter()
-                .find(|e| e.handler == name)
-                .ok_or_else(|| unknown_handler(name))?,
+        let Some(engine) = engine_for(request, spec)? else {
+            return Ok(native());
         };
         tracing::debug!(
             engine = engine.handler,
@@ -119,6 +104,48 @@ impl ChainExecutor {
         );
         Ok((engine.executor)(&self.launch))
     }
+}
+
+/// In `create`, on the host, before the container's init exists: what the
+/// container's engine prepares for it. Errors are left to `validate`.
+pub fn prepare_on_host(bundle: &std::path::Path) {
+    let Ok(spec) = Spec::load(bundle.join("config.json")) else {
+        return;
+    };
+    if let Ok(Some(engine)) = engine_for(wasm_request(&spec), &spec)
+        && let Some(prepare) = engine.prepare
+    {
+        prepare(&spec, bundle);
+    }
+}
+
+/// The Wasm engine for the request, or none for a native container.
+fn engine_for(request: WasmRequest, spec: &Spec) -> Result<Option<&'static Engine>, String> {
+    Ok(Some(match request {
+        WasmRequest::Native => {
+            // A module run as a native program fails at execve, after
+            // `start`, with no message: say at `create` what to set.
+            if !super::has_wasm_annotation(spec)
+                && let Some(module) = entrypoint_module(spec)
+            {
+                return Err(format!(
+                    "{} is a wasm module, but the container has no wasm annotation: set \
+                         module.wasm.image/variant=compat (or run.oci.handler=wasm) to run it",
+                    module.display()
+                ));
+            }
+            return Ok(None);
+        }
+        WasmRequest::AnyEngine => ENGINES.first().ok_or_else(|| {
+            "this is a wasm container, but this youki was built without a wasm engine \
+                 (build with --features wasm-wasmtime or another wasm-* feature)"
+                .to_owned()
+        })?,
+        WasmRequest::Engine(name) => ENGINES
+            .iter()
+            .find(|e| e.handler == name)
+            .ok_or_else(|| unknown_handler(name))?,
+    }))
 }
 
 impl Executor for ChainExecutor {
