@@ -79,6 +79,11 @@ build_image native --entrypoint '["/bin/sh", "-c", "echo native; exit 3"]' --env
 # containerd adds no PATH to sandboxes, and youki refuses a process without one
 build_image pause --entrypoint '["/bin/sleep", "2147483647"]' --env PATH=/bin
 
+# youki's cache of compiled Wasm modules (where youki-wamrc sits beside the
+# youki under test): a private one, inherited by containerd and podman
+export YOUKI_WAMR_AOT_CACHE="$work/aot-cache"
+mkdir -m 0700 "$YOUKI_WAMR_AOT_CACHE"
+
 echo "==> a private containerd config, as Debian ships it, with youki added by scripts/install.sh"
 cat > "$work/config.toml" <<TOML
 version = 2
