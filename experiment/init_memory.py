@@ -14,6 +14,7 @@ between builds, not against the per-container cost of many containers.
 
     experiment/init_memory.py --youki target/release/youki --module app.wasm
     experiment/init_memory.py ... --args 64 3600 --env SLEEP_TIME=3600
+    experiment/init_memory.py ... --annotation io.youki.wamr.mode=interp
 
 Run as root. It removes its containers and files, also on failure.
 """
@@ -60,7 +61,7 @@ def smaps_by_kind(pid):
     return kinds
 
 
-def one_container(youki, module, args, env, workdir, index):
+def one_container(youki, module, args, env, annotations, workdir, index):
     bundle = workdir / f"bundle-{index}"
     rootfs = bundle / "rootfs"
     rootfs.mkdir(parents=True)
@@ -68,7 +69,7 @@ def one_container(youki, module, args, env, workdir, index):
     subprocess.run([youki, "spec", "--bundle", str(bundle)], check=True)
     spec = json.loads((bundle / "config.json").read_text())
     spec["process"].update(terminal=False, args=["/app.wasm", *args], env=env)
-    spec["annotations"] = {"module.wasm.image/variant": "compat"}
+    spec["annotations"] = {"module.wasm.image/variant": "compat", **annotations}
     (bundle / "config.json").write_text(json.dumps(spec))
     root = workdir / "state"
     cid = f"init-memory-{os.getpid()}-{index}"
@@ -98,14 +99,18 @@ def main():
     parser.add_argument("--module", required=True)
     parser.add_argument("--args", nargs="*", default=[])
     parser.add_argument("--env", nargs="*", default=["SLEEP_TIME=3600"])
+    parser.add_argument("--annotation", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="extra annotations, such as io.youki.wamr.mode=interp")
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("error: init_memory.py runs containers and must run as root")
+    annotations = dict(a.split("=", 1) for a in args.annotation)
     workdir = Path(tempfile.mkdtemp(prefix="youki-init-memory-"))
     try:
-        runs = [one_container(os.path.abspath(args.youki), args.module, args.args, args.env, workdir, i)
+        runs = [one_container(os.path.abspath(args.youki), args.module, args.args, args.env, annotations,
+                              workdir, i)
                 for i in range(args.repetitions)]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -39,7 +39,9 @@ mod sys {
 }
 
 mod layout;
+mod mapped;
 pub use layout::MemoryLimits;
+pub use mapped::MappedCode;
 
 include!(concat!(env!("OUT_DIR"), "/version.rs"));
 
@@ -158,40 +160,39 @@ impl Runtime {
     pub fn load(&self, bytes: Vec<u8>) -> Result<Module<'_>, Error> {
         if bytes.starts_with(AOT_MAGIC) {
             check_aot_format(&bytes)?;
-            return self.load_checked(bytes, Ok(None));
+            return self.load_checked(Binary::Owned(bytes.into_boxed_slice()), Ok(None));
         }
         // Checked before WAMR sees the bytes, which its loader may also
         // write into.
         layout::check(&bytes)
             .map_err(|reason| Error::Load(format!("WASM module load failed: {reason}")))?;
         let memory = layout::memory_limits(&bytes);
-        self.load_checked(bytes, memory)
+        self.load_checked(Binary::Owned(bytes.into_boxed_slice()), memory)
     }
 
     /// Loads `code` that youki-wamrc compiled from the binary module `wasm`,
     /// whose memory limits the module gets. The code is native: only code
     /// that youki-wamrc wrote (with its bounds checks) is safe to load.
-    pub fn load_compiled(&self, code: Vec<u8>, wasm: &[u8]) -> Result<Module<'_>, Error> {
-        if !code.starts_with(AOT_MAGIC) {
+    pub fn load_compiled(&self, code: MappedCode, wasm: &[u8]) -> Result<Module<'_>, Error> {
+        if !code.as_slice().starts_with(AOT_MAGIC) {
             return Err(Error::Load("not WAMR AOT code".to_owned()));
         }
-        check_aot_format(&code)?;
-        self.load_checked(code, layout::memory_limits(wasm))
+        check_aot_format(code.as_slice())?;
+        self.load_checked(Binary::Mapped(code), layout::memory_limits(wasm))
     }
 
     fn load_checked(
         &self,
-        bytes: Vec<u8>,
+        mut bytes: Binary,
         memory: Result<Option<MemoryLimits>, String>,
     ) -> Result<Module<'_>, Error> {
-        let mut bytes = bytes.into_boxed_slice();
-        let binary_size = bytes.len();
+        let binary_size = bytes.as_slice().len();
         let len = u32::try_from(binary_size).map_err(|_| Error::ModuleTooLarge(binary_size))?;
         // WAMR 2.4.3's AOT loader decides whether to copy data segments out
         // of the buffer before it records that the buffer may be freed, so
         // it keeps pointers into it (and frees them at unload): AOT code is
         // kept for the module's life.
-        let freeable = !bytes.starts_with(AOT_MAGIC);
+        let freeable = !bytes.as_slice().starts_with(AOT_MAGIC);
         let args = sys::LoadArgs {
             name: c"".as_ptr().cast_mut(),
             clone_wasm_binary: false,
@@ -200,7 +201,7 @@ impl Runtime {
         };
         let mut error = [0 as c_char; ERROR_BUF_LEN];
         // SAFETY: the buffer pointer and length describe `bytes`, which the
-        // returned Module owns and keeps alive (and unmoved: it is boxed) until
+        // returned Module owns and keeps alive (and unmoved: boxed or mapped) until
         // after wasm_runtime_unload unless WAMR reports it no longer needs them.
         // `args` and its name, a static C string WAMR only reads, outlive the
         // call. The error buffer is writable for ERROR_BUF_LEN bytes.
@@ -227,7 +228,7 @@ impl Runtime {
         module.memory = memory.map_err(Error::Load)?;
         // SAFETY: `raw` is a live module.
         if unsafe { sys::wasm_runtime_is_underlying_binary_freeable(raw.as_ptr()) } {
-            module.bytes = Box::default();
+            module.bytes = Binary::Owned(Box::default());
         }
         Ok(module)
     }
@@ -241,8 +242,32 @@ pub struct Module<'rt> {
     binary_size: usize,
     // WAMR's loader keeps pointers into the module's bytes, unless it says
     // they can be freed (then this is empty).
-    bytes: Box<[u8]>,
+    bytes: Binary,
     _runtime: PhantomData<&'rt Runtime>,
+}
+
+/// A module's bytes as WAMR got them: read into the heap, or AOT code mapped
+/// from its file.
+#[derive(Debug)]
+enum Binary {
+    Owned(Box<[u8]>),
+    Mapped(MappedCode),
+}
+
+impl Binary {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Binary::Owned(bytes) => bytes,
+            Binary::Mapped(code) => code.as_slice(),
+        }
+    }
+
+    fn as_mut_ptr(&mut self) -> *mut u8 {
+        match self {
+            Binary::Owned(bytes) => bytes.as_mut_ptr(),
+            Binary::Mapped(code) => code.as_mut_ptr(),
+        }
+    }
 }
 
 impl Drop for Module<'_> {
@@ -461,7 +486,7 @@ impl<'rt> Module<'rt> {
 
     /// Whether WAMR still needs the module's bytes (they stay in memory).
     pub fn keeps_binary(&self) -> bool {
-        !self.bytes.is_empty()
+        !self.bytes.as_slice().is_empty()
     }
 
     /// Instantiates the module with a WASI environment. Fails on imports that

@@ -6,9 +6,11 @@
 //! system, looks its compiled code up in the cache by the module's SHA-256
 //! and [`libwamr::aot_identity`], and on a miss runs the compiler in a
 //! process of its own (time and memory limited, in youki's cgroup, never the
-//! container's). The code stays in youki's memory, which the init process
-//! inherits when it is cloned; the init runs it only if the module it reads
-//! itself has the same hash ([`take_for`]), else interprets the module.
+//! container's). The entry is mapped (copy-on-write) into youki's memory,
+//! which the init process inherits when it is cloned, so every container
+//! of one module shares its pages through the page cache; the init runs it
+//! only if the module it reads itself has the same hash ([`take_for`]),
+//! else interprets the module.
 //! Any failure (no compiler, a compile error or timeout, a bad cache entry)
 //! leaves the module to the interpreter, with a debug log line.
 //!
@@ -22,6 +24,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use libwamr::MappedCode;
 use oci_spec::runtime::Spec;
 use wamr_config::cache::{cache_dir, entry_path, module_sha256 as sha256, prepare_cache_dir};
 
@@ -67,7 +70,7 @@ pub fn mode(spec: &Spec) -> Result<Mode, String> {
 /// Compiled code for one module, prepared by `create` for the init.
 struct Prepared {
     module_sha256: [u8; 32],
-    code: Vec<u8>,
+    code: MappedCode,
 }
 
 /// Set in `youki create` before the init is cloned, taken in the init.
@@ -96,7 +99,10 @@ pub fn prepare(spec: &Spec, bundle: &Path, youki_dir: Option<&Path>) {
     let module_sha256 = sha256(&wasm);
     match Cache::from_env(youki_dir).code_for(&module_sha256, &wasm) {
         Ok(code) => {
-            tracing::debug!(bytes = code.len(), "wamr: compiled code ready for the init");
+            tracing::debug!(
+                bytes = code.as_slice().len(),
+                "wamr: compiled code ready for the init"
+            );
             *PREPARED.lock().unwrap_or_else(|e| e.into_inner()) = Some(Prepared {
                 module_sha256,
                 code,
@@ -108,7 +114,7 @@ pub fn prepare(spec: &Spec, bundle: &Path, youki_dir: Option<&Path>) {
 
 /// In the init: the compiled code `create` prepared, if it was compiled from
 /// exactly these module bytes. Taken once, so its memory goes with the load.
-pub fn take_for(wasm: &[u8]) -> Option<Vec<u8>> {
+pub fn take_for(wasm: &[u8]) -> Option<MappedCode> {
     let prepared = PREPARED.lock().unwrap_or_else(|e| e.into_inner()).take()?;
     if prepared.module_sha256 != sha256(wasm) {
         tracing::debug!("wamr: the module changed since create: interpreting it");
@@ -191,7 +197,7 @@ impl Cache {
     }
 
     /// The module's compiled code: from the cache, else compiled into it.
-    fn code_for(&self, module_sha256: &[u8; 32], wasm: &[u8]) -> Result<Vec<u8>, String> {
+    fn code_for(&self, module_sha256: &[u8; 32], wasm: &[u8]) -> Result<MappedCode, String> {
         let entry = self.entry(module_sha256);
         prepare_cache_dir(&self.dir)?;
         match read_entry(&entry) {
@@ -225,14 +231,16 @@ impl Cache {
     }
 }
 
-/// A cache entry, if it is AOT code of this runtime's format; anything else
-/// (cut short, another format) is not used.
-fn read_entry(entry: &Path) -> Result<Vec<u8>, String> {
-    let code = std::fs::read(entry).map_err(|e| format!("{}: {e}", entry.display()))?;
-    let format = code
+/// A cache entry, mapped, if it is AOT code of this runtime's format;
+/// anything else (cut short, another format) is not used.
+fn read_entry(entry: &Path) -> Result<MappedCode, String> {
+    let file = std::fs::File::open(entry).map_err(|e| format!("{}: {e}", entry.display()))?;
+    let code = MappedCode::map(&file).map_err(|e| format!("{}: {e}", entry.display()))?;
+    let bytes = code.as_slice();
+    let format = bytes
         .get(4..8)
         .map(|v| u32::from_le_bytes(v.try_into().expect("four bytes")));
-    if !code.starts_with(libwamr::AOT_MAGIC) || format != Some(libwamr::AOT_FORMAT) {
+    if !bytes.starts_with(libwamr::AOT_MAGIC) || format != Some(libwamr::AOT_FORMAT) {
         return Err(format!(
             "{} is not AOT code of format {}",
             entry.display(),
@@ -373,17 +381,21 @@ mod tests {
 
     #[test]
     fn code_prepared_for_other_bytes_is_not_used() {
-        *PREPARED.lock().unwrap() = Some(Prepared {
-            module_sha256: sha256(b"one"),
-            code: vec![1],
-        });
-        assert_eq!(take_for(b"two"), None);
-        *PREPARED.lock().unwrap() = Some(Prepared {
-            module_sha256: sha256(b"one"),
-            code: vec![1],
-        });
-        assert_eq!(take_for(b"one"), Some(vec![1]));
-        assert_eq!(take_for(b"one"), None, "taken once");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("code.aot");
+        std::fs::write(&path, b"code").unwrap();
+        let prepare = || {
+            let code = MappedCode::map(&std::fs::File::open(&path).unwrap()).unwrap();
+            *PREPARED.lock().unwrap() = Some(Prepared {
+                module_sha256: sha256(b"one"),
+                code,
+            });
+        };
+        prepare();
+        assert!(take_for(b"two").is_none());
+        prepare();
+        assert_eq!(take_for(b"one").unwrap().as_slice(), b"code");
+        assert!(take_for(b"one").is_none(), "taken once");
     }
 
     #[test]
@@ -397,6 +409,6 @@ mod tests {
         code.truncate(4);
         code.extend(libwamr::AOT_FORMAT.to_le_bytes());
         std::fs::write(&entry, &code).unwrap();
-        assert_eq!(read_entry(&entry).unwrap(), code);
+        assert_eq!(read_entry(&entry).unwrap().as_slice(), code);
     }
 }
