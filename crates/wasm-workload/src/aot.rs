@@ -18,6 +18,8 @@
 //! model.
 
 use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -139,11 +141,13 @@ fn read_module_in_rootfs(spec: &Spec, bundle: &Path) -> Result<Vec<u8>, String> 
         )
     })?;
     let process = WasmProcess::from_spec(spec)?;
-    let open = |path: &Path| {
+    // O_PATH first: a device node in an image must not even be opened on
+    // the host (opening one can act on the device)
+    let find = |path: &Path| {
         openat2(
             &root_dir,
             path,
-            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            OFlags::PATH | OFlags::CLOEXEC,
             FileMode::empty(),
             ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
         )
@@ -162,13 +166,21 @@ fn read_module_in_rootfs(spec: &Spec, bundle: &Path) -> Result<Vec<u8>, String> 
             .collect()
     };
     for candidate in &candidates {
-        let Ok(fd) = open(candidate) else { continue };
-        let file = std::fs::File::from(fd);
-        let metadata = file.metadata().map_err(|e| e.to_string())?;
-        if metadata.is_file() {
-            return module_file::read_opened(file, metadata.len(), process.max_module_size)
-                .map_err(|reason| process.load_error(reason));
+        let Ok(found) = find(candidate) else { continue };
+        let is_file = rustix::fs::fstat(&found).is_ok_and(|stat| {
+            rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::RegularFile
+        });
+        if !is_file {
+            continue;
         }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(format!("/proc/self/fd/{}", found.as_raw_fd()))
+            .map_err(|e| process.load_error(e))?;
+        let len = file.metadata().map_err(|e| e.to_string())?.len();
+        return module_file::read_opened(file, len, process.max_module_size)
+            .map_err(|reason| process.load_error(reason));
     }
     Err(format!(
         "{} is not in the root file system at create",

@@ -112,7 +112,13 @@ pub fn prepare_on_host(bundle: &std::path::Path) {
     let Ok(spec) = Spec::load(bundle.join("config.json")) else {
         return;
     };
-    if let Ok(Some(engine)) = engine_for(wasm_request(&spec), &spec)
+    let request = wasm_request(&spec);
+    // engine_for looks at a native container's entrypoint, a path only
+    // meaningful inside the container: never on the host
+    if request == WasmRequest::Native {
+        return;
+    }
+    if let Ok(Some(engine)) = engine_for(request, &spec)
         && let Some(prepare) = engine.prepare
     {
         prepare(&spec, bundle);
