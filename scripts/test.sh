@@ -22,10 +22,9 @@ cargo fmt --all -- --check
 step "cargo clippy (wasm-wamr)"
 cargo clippy --workspace --all-targets --features youki/wasm-wamr -- -D warnings
 
-step "building youki with wasm-wamr"
-cargo build -p youki --features wasm-wamr
-step "building youki-wamrc (LLVM), beside youki where youki looks for it"
-cargo build -p youki-wamrc
+# youki-wamrc (LLVM) lands beside youki, where youki looks for it
+step "building youki with wasm-wamr, and youki-wamrc"
+cargo build -p youki -p youki-wamrc --features youki/wasm-wamr
 
 step "unit tests (youki, libwamr, youki-wasm-workload, the e2e helpers)"
 cargo test -p youki -p libwamr -p youki-wasm-workload -p wamr-config --features youki/wasm-wamr

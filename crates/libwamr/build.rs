@@ -20,6 +20,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
 
     let mut cmake = cmake::Config::new(&wamr);
+    cmake.out_dir(wamr_config::shared_cmake_dir("libwamr-wamr", &wamr));
     wamr_config::configure(&mut cmake);
     for (name, value) in [
         ("WAMR_BUILD_FAST_INTERP", "1"),

@@ -24,6 +24,7 @@ fn main() {
 
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let mut cmake = cmake::Config::new(manifest_dir.join("wamr"));
+    cmake.out_dir(wamr_config::shared_cmake_dir("youki-wamrc-wamr", &wamr));
     cmake.define("WAMR_ROOT_DIR", &wamr);
     cmake.define("LLVM_DIR", llvm.query("--cmakedir"));
     wamr_config::configure(&mut cmake);

@@ -125,3 +125,27 @@ pub fn wamr_version(tree: &Path) -> (String, u32) {
     println!("cargo:rustc-env=WAMR_AOT_FORMAT={aot_format}");
     (format!("{major}.{minor}.{patch}"), aot_format)
 }
+
+/// A CMake build directory for `name` that outlives one run of the build
+/// script. Cargo gives every run its own `OUT_DIR` (`cargo clippy` and
+/// `cargo build` run a workspace member's build script separately), which
+/// would compile WAMR from scratch each time; in a directory of their own
+/// beside them, CMake's incremental build recompiles nothing that has not
+/// changed. Cargo's lock on the target directory keeps runs apart. The
+/// name includes a hash of the source tree's path: CMake refuses a build
+/// directory configured for other sources (another wamrx-sys version).
+pub fn shared_cmake_dir(name: &str, source: &Path) -> PathBuf {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let hash = source
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    // OUT_DIR is <target>/<profile>/build/<package>-<hash>/out
+    match out.ancestors().nth(2) {
+        Some(build) if build.ends_with("build") => build.join(format!("{name}-{hash:016x}-cmake")),
+        _ => out,
+    }
+}

@@ -10,7 +10,7 @@ pub mod cache;
 mod identity;
 
 #[cfg(feature = "build")]
-pub use build::{configure, wamr_tree, wamr_version};
+pub use build::{configure, shared_cmake_dir, wamr_tree, wamr_version};
 pub use identity::{AOT_OPTIONS, aot_identity};
 
 /// A WebAssembly proposal and whether WAMR is built with it: the CMake switch
