@@ -200,6 +200,9 @@ fn an_out_of_bounds_read_traps_interpreted_and_compiled() {
     assert!(stderr.contains("out of bounds memory access"), "{stderr}");
 }
 
+// The aot_cache_ tests need youki-wamrc beside youki (cargo build -p
+// youki-wamrc); the portable bundle, which has no LLVM, leaves them out.
+
 /// `youki --debug --log <file> run` of the thesis module in AOT mode with the
 /// cache at `cache` and extra environment; returns youki's log.
 fn run_compiled(youki: &Youki, cache: &std::path::Path, env: &[(&str, &str)]) -> String {
@@ -246,7 +249,7 @@ fn cache_entries(cache: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn compiled_code_is_cached_a_bad_entry_replaced_and_without_a_compiler_the_module_interpreted() {
+fn aot_cache_compiled_code_is_cached_a_bad_entry_replaced_and_no_compiler_interprets() {
     if upstream_pr() {
         return;
     }
@@ -322,7 +325,20 @@ fn compiled_code_is_cached_a_bad_entry_replaced_and_without_a_compiler_the_modul
 }
 
 #[test]
-fn two_creates_of_one_module_on_a_cold_cache_both_run_compiled() {
+fn an_unknown_mode_fails_create_naming_the_annotation() {
+    let youki = youki();
+    let bundle = Bundle::wasm(&youki, "hello.wasm", &[]);
+    bundle.annotate(WAMR_MODE_ANNOTATION, "jit");
+    let err = youki.create_fails_cleanly(&bundle, &unique_id("mode"));
+    assert!(
+        error_line(&err, "io.youki.wamr.mode")
+            .contains("io.youki.wamr.mode=\"jit\" is not a mode: use \"interp\" or \"aot\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn aot_cache_two_creates_of_one_module_on_a_cold_cache_both_run_compiled() {
     if upstream_pr() {
         return;
     }
