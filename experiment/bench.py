@@ -64,6 +64,18 @@ def build_youki(feature):
     return binary
 
 
+def build_wamrc(youki):
+    """youki-wamrc beside `youki` (cargo's target directory and profile)."""
+    wamrc = Path(youki).with_name("youki-wamrc")
+    if "release" in wamrc.parts:
+        log(f"building youki-wamrc, release, beside {youki}")
+        run(["cargo", "build", "--release", "-p", "youki-wamrc"], cwd=REPO,
+            env={**os.environ, "CARGO_TARGET_DIR": str(Path(youki).parent.parent)})
+    if not wamrc.is_file():
+        sys.exit(f"error: no {wamrc}: cargo build -p youki-wamrc")
+    return wamrc
+
+
 def build_workloads():
     """The thesis program as a WASI module and as a static native binary."""
     out = CACHE / "workloads"
@@ -94,9 +106,10 @@ class Config:
     (wasm, native, python) and a launch mode: the runtime called directly
     (create + start), or containerd with the runc v2 shim (as Kubernetes does)."""
 
-    def __init__(self, name, runtime, kind, env=None, mode="direct"):
+    def __init__(self, name, runtime, kind, env=None, mode="direct", annotations=None):
         self.name, self.runtime, self.kind, self.mode = name, runtime, kind, mode
         self.env = env or {}
+        self.annotations = annotations or {}
 
     def spec(self, template):
         spec = json.loads(json.dumps(template))
@@ -107,6 +120,7 @@ class Config:
         if self.kind == "wasm":
             process["args"] = ["/app.wasm"]
             spec["annotations"]["module.wasm.image/variant"] = "compat"
+            spec["annotations"].update(self.annotations)
         elif self.kind == "native":
             process["args"] = ["/app"]
         else:
@@ -287,6 +301,8 @@ def launch_containerd(config, containerd, cid, logdir):
             "--log-uri", f"file://{logdir / (cid + '.log')}"]
     if config.kind == "wasm":
         args += ["--annotation", "module.wasm.image/variant=compat"]
+        for key, value in config.annotations.items():
+            args += ["--annotation", f"{key}={value}"]
     out = containerd.ctr(*args, image_name(config.kind), cid, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"ctr run {cid} failed: {out.stderr.decode()}")
@@ -517,12 +533,19 @@ def main():
     wamr = Path(args.youki_wamr).resolve() if args.youki_wamr else build_youki("wasm-wamr")
     wasm, native = build_workloads()
     runc = shutil.which("runc") or "runc"
+    interp = {"io.youki.wamr.mode": "interp"}
+    workdir = Path(tempfile.mkdtemp(prefix="youki-bench-"))
+    # Compiled code from a cache warmed before the runs (youki-wamrc
+    # --precompile), as on a node that compiles when an image is pulled.
+    aot_cache = workdir / "aot-cache"
+    aot_env = {"YOUKI_WAMR_AOT_CACHE": str(aot_cache)}
     configs = [
-        Config("youki-wamr", wamr, "wasm"),
-        Config("youki-wamr-memfd", wamr, "wasm", {"YOUKI_FORCE_MEMFD_EXE": "1"}),
+        Config("youki-wamr", wamr, "wasm", annotations=interp),
+        Config("youki-wamr-aot", wamr, "wasm", aot_env, annotations={"io.youki.wamr.mode": "aot"}),
+        Config("youki-wamr-memfd", wamr, "wasm", {"YOUKI_FORCE_MEMFD_EXE": "1"}, annotations=interp),
         Config("youki-native", wamr, "native"),
         Config("runc-native", runc, "native"),
-        Config("ctrd-youki-wamr", wamr, "wasm", mode="containerd"),
+        Config("ctrd-youki-wamr", wamr, "wasm", mode="containerd", annotations=interp),
         Config("ctrd-runc-native", runc, "native", mode="containerd"),
     ]
     wanted = set(args.configs.split(",")) if args.configs else None
@@ -548,9 +571,15 @@ def main():
         configs = [c for c in configs if c.name in wanted]
     pyroot = python_rootfs() if any(c.kind == "python" for c in configs) else None
 
+    if any(c.name == "youki-wamr-aot" for c in configs):
+        wamrc = build_wamrc(wamr)
+        aot_env["YOUKI_WAMRC"] = str(wamrc)
+        aot_cache.mkdir(mode=0o700)
+        run([str(wamrc), "--precompile", str(wasm)], env={**os.environ, **aot_env},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     out = Path(args.out)
     (out / "raw").mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix="youki-bench-"))
     run([str(wamr), "spec", "--bundle", str(workdir)])
     template = json.loads((workdir / "config.json").read_text())
     facts = machine_facts(configs)
