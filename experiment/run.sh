@@ -2,7 +2,9 @@
 # Runs the memory and start-up benchmark (bench.py) with its prerequisites.
 #   experiment/run.sh            full run (N = 10, 100, 400; 3 repetitions)
 #   experiment/run.sh --smoke    N = 2, one repetition (what CI runs)
-# Extra arguments go to bench.py (--sizes, --repetitions, --configs, --out).
+#   experiment/run.sh compute    CPU-bound work per engine (compute.py)
+# Extra arguments go to bench.py (--sizes, --repetitions, --configs, --out),
+# or after `compute` to compute.py (--repetitions, --engines, --out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,5 +30,9 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "==> creating $venv with matplotlib"
     /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install -q matplotlib
+fi
+if [ "${1:-}" = compute ]; then
+    shift
+    exec "$venv/bin/python" experiment/compute.py "$@"
 fi
 exec "$venv/bin/python" experiment/bench.py "$@"
