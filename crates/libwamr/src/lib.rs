@@ -55,9 +55,13 @@ pub fn aot_identity() -> String {
     wamr_config::aot_identity(WAMR_VERSION, AOT_FORMAT)
 }
 
-/// Refuses AOT code of another format version with a message that says what
-/// to do: WAMR's own message names neither version.
-fn check_aot_format(code: &[u8]) -> Result<(), Error> {
+/// Whether `code` is WAMR AOT code of the format this WAMR reads; another
+/// format is refused with a message that says what to do (WAMR's own names
+/// neither version).
+pub fn check_aot_code(code: &[u8]) -> Result<(), Error> {
+    if !code.starts_with(AOT_MAGIC) {
+        return Err(Error::Load("not WAMR AOT code".to_owned()));
+    }
     let version = code
         .get(4..8)
         .map(|v| u32::from_le_bytes(v.try_into().expect("four bytes")));
@@ -159,7 +163,7 @@ impl Runtime {
     /// WAMR's.
     pub fn load(&self, bytes: Vec<u8>) -> Result<Module<'_>, Error> {
         if bytes.starts_with(AOT_MAGIC) {
-            check_aot_format(&bytes)?;
+            check_aot_code(&bytes)?;
             return self.load_checked(Binary::Owned(bytes.into_boxed_slice()), Ok(None));
         }
         // Checked before WAMR sees the bytes, which its loader may also
@@ -174,10 +178,7 @@ impl Runtime {
     /// whose memory limits the module gets. The code is native: only code
     /// that youki-wamrc wrote (with its bounds checks) is safe to load.
     pub fn load_compiled(&self, code: MappedCode, wasm: &[u8]) -> Result<Module<'_>, Error> {
-        if !code.as_slice().starts_with(AOT_MAGIC) {
-            return Err(Error::Load("not WAMR AOT code".to_owned()));
-        }
-        check_aot_format(code.as_slice())?;
+        check_aot_code(code.as_slice())?;
         self.load_checked(Binary::Mapped(code), layout::memory_limits(wasm))
     }
 

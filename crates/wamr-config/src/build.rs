@@ -136,13 +136,7 @@ pub fn wamr_version(tree: &Path) -> (String, u32) {
 /// directory configured for other sources (another wamrx-sys version).
 pub fn shared_cmake_dir(name: &str, source: &Path) -> PathBuf {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let hash = source
-        .as_os_str()
-        .as_encoded_bytes()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-        });
+    let hash = crate::identity::fnv1a(source.as_os_str().as_encoded_bytes().iter().copied());
     // OUT_DIR is <target>/<profile>/build/<package>-<hash>/out
     match out.ancestors().nth(2) {
         Some(build) if build.ends_with("build") => build.join(format!("{name}-{hash:016x}-cmake")),

@@ -54,7 +54,8 @@ fn cpu_fingerprint() -> u64 {
     fnv1a(std::env::consts::ARCH.bytes())
 }
 
-fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
+/// FNV-1a, 64 bits: a cheap, stable hash (not for adversarial input).
+pub(crate) fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
     bytes.fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     })

@@ -248,17 +248,7 @@ impl Cache {
 fn read_entry(entry: &Path) -> Result<MappedCode, String> {
     let file = std::fs::File::open(entry).map_err(|e| format!("{}: {e}", entry.display()))?;
     let code = MappedCode::map(&file).map_err(|e| format!("{}: {e}", entry.display()))?;
-    let bytes = code.as_slice();
-    let format = bytes
-        .get(4..8)
-        .map(|v| u32::from_le_bytes(v.try_into().expect("four bytes")));
-    if !bytes.starts_with(libwamr::AOT_MAGIC) || format != Some(libwamr::AOT_FORMAT) {
-        return Err(format!(
-            "{} is not AOT code of format {}",
-            entry.display(),
-            libwamr::AOT_FORMAT
-        ));
-    }
+    libwamr::check_aot_code(code.as_slice()).map_err(|e| format!("{}: {e}", entry.display()))?;
     Ok(code)
 }
 
@@ -273,11 +263,9 @@ fn find_compiler(youki_dir: Option<&Path>) -> Option<PathBuf> {
         return Some(PathBuf::from(path)).filter(|path| path.is_file());
     }
     let beside_youki = youki_dir.map(|dir| dir.join(COMPILER));
-    let in_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(COMPILER))
-            .find(|candidate| candidate.is_file())
-    });
+    let in_path = std::env::var("PATH")
+        .ok()
+        .and_then(|path| crate::search_path(COMPILER, &path));
     beside_youki
         .filter(|candidate| candidate.is_file())
         .or(in_path)
