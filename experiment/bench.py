@@ -14,6 +14,7 @@ Every figure is the median of the repetitions; min and max are kept in the JSON.
 import argparse
 import concurrent.futures
 import datetime
+import functools
 import json
 import os
 import platform
@@ -30,6 +31,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CACHE = Path(os.environ.get("BENCH_CACHE", HERE / ".cache"))
 THESIS_C = REPO / "tests/e2e/fixtures/thesis.c"
+# The CRI client of the per-pod mode, in cargo's debug build
+CRI_PODS = REPO / os.environ.get("CARGO_TARGET_DIR", "target") / "debug/cri-pods"
 SLEEP_SECONDS = "3600"
 
 PYTHON_WORKLOAD = """\
@@ -76,6 +79,13 @@ def build_wamrc(youki):
     return wamrc
 
 
+def build_cri_pods():
+    """The benchmark's CRI client (tests/e2e/src/bin/cri-pods.rs), debug."""
+    log("building cri-pods")
+    run(["cargo", "build", "-p", "youki-e2e", "--bin", "cri-pods"], cwd=REPO)
+    return CRI_PODS
+
+
 def build_workloads():
     """The thesis program as a WASI module and as a static native binary."""
     out = CACHE / "workloads"
@@ -104,10 +114,15 @@ def python_rootfs():
 class Config:
     """One way of running the workload: a runtime binary, a workload kind
     (wasm, native, python) and a launch mode: the runtime called directly
-    (create + start), or containerd with the runc v2 shim (as Kubernetes does)."""
+    (create + start, "direct"), containerd with the runc v2 shim through ctr
+    ("containerd", one shim per container), or pods through containerd's CRI
+    with the kubelet's calls ("cri": a pause container, the workload's
+    container and one shim per pod; the figures are then per pod)."""
 
     def __init__(self, name, runtime, kind, env=None, mode="direct", annotations=None):
         self.name, self.runtime, self.kind, self.mode = name, runtime, kind, mode
+        # containerd's CRI: youki builds get a handler each; runc is "runc"
+        self.runtime_handler = "runc" if runtime and Path(runtime).name == "runc" else name
         self.env = env or {}
         self.annotations = annotations or {}
 
@@ -204,41 +219,74 @@ def cgroup_pids(cgroup):
 
 class Containerd:
     """A private containerd: own config, root, state and socket; stopped and
-    removed by close(), also on failure."""
+    removed by close(), also on failure. With `cri_configs`, its CRI plugin
+    is on, with one runtime handler per youki configuration (named after it,
+    written by scripts/containerd-runtime.py as install.sh writes youki's)
+    and runc's."""
 
     NAMESPACE = "bench"
+    CRI_NAMESPACE = "k8s.io"
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, cri_configs=(), env=None):
         self.dir = workdir / "containerd"
         self.dir.mkdir(parents=True)
         self.socket = self.dir / "containerd.sock"
+        self.cri = bool(cri_configs)
         config = self.dir / "config.toml"
-        config.write_text(
-            f'version = 2\nroot = "{self.dir}/root"\nstate = "{self.dir}/state"\n'
-            f'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
-            f'[grpc]\n  address = "{self.socket}"\n')
+        text = (f'version = 2\nroot = "{self.dir}/root"\nstate = "{self.dir}/state"\n'
+                f'[grpc]\n  address = "{self.socket}"\n')
+        if not cri_configs:
+            text = text.replace("[grpc]", 'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n[grpc]')
+        else:
+            # The sandbox lacks CAP_SYS_RESOURCE on some hosts: pods must not ask
+            # for an oom_score_adj below containerd's own.
+            text += (f'[plugins]\n  [plugins."io.containerd.grpc.v1.cri"]\n'
+                     f'    sandbox_image = "{image_name("pause")}"\n'
+                     f'    restrict_oom_score_adj = true\n')
+        config.write_text(text)
+        for c in cri_configs:
+            if c.runtime_handler != "runc":
+                run([sys.executable, str(REPO / "scripts/containerd-runtime.py"), str(config),
+                     "--name", c.runtime_handler, "--binary", str(c.runtime),
+                     "--root", str(self.dir / f"root-{c.name}")], stdout=subprocess.DEVNULL)
         self.log = open(self.dir / "containerd.log", "wb")
         self.process = subprocess.Popen(["containerd", "--config", str(config)],
-                                        stdout=self.log, stderr=self.log)
+                                        stdout=self.log, stderr=self.log,
+                                        env={**os.environ, **(env or {})})
         for _ in range(100):
             if self.socket.exists() and self.ctr("version", check=False).returncode == 0:
                 return
             time.sleep(0.1)
         raise RuntimeError("containerd did not start")
 
-    def ctr(self, *args, check=True, **kwargs):
-        return subprocess.run(["ctr", "--address", str(self.socket), "-n", self.NAMESPACE, *args],
+    def ctr(self, *args, check=True, namespace=NAMESPACE, **kwargs):
+        return subprocess.run(["ctr", "--address", str(self.socket), "-n", namespace, *args],
                               check=check, capture_output=True, **kwargs)
 
-    def import_image(self, archive):
-        self.ctr("images", "import", str(archive))
+    def import_image(self, archive, namespace=NAMESPACE):
+        self.ctr("images", "import", str(archive), namespace=namespace)
+
+    def cri_pods(self, *args):
+        """cri-pods (tests/e2e/src/bin/cri-pods.rs) on this containerd."""
+        out = subprocess.run([str(CRI_PODS), *args, "--socket", str(self.socket)],
+                             capture_output=True, text=True, timeout=1800)
+        if out.returncode != 0:
+            raise RuntimeError(f"cri-pods {args[0]} failed: {out.stderr.strip()}")
+        return out.stdout
 
     def close(self):
-        for task in self.ctr("tasks", "ls", "-q", check=False).stdout.decode().split():
-            self.ctr("tasks", "kill", "-s", "KILL", task, check=False)
-            self.ctr("tasks", "rm", "-f", task, check=False)
-        for container in self.ctr("containers", "ls", "-q", check=False).stdout.decode().split():
-            self.ctr("containers", "rm", container, check=False)
+        if self.cri:
+            try:
+                self.cri_pods("remove", "--prefix", "b-")
+            except (RuntimeError, subprocess.TimeoutExpired) as err:
+                log(f"cleanup: {err}")
+        for namespace in (self.NAMESPACE, self.CRI_NAMESPACE):
+            ctr = functools.partial(self.ctr, check=False, namespace=namespace)
+            for task in ctr("tasks", "ls", "-q").stdout.decode().split():
+                ctr("tasks", "kill", "-s", "KILL", task)
+                ctr("tasks", "rm", "-f", task)
+            for container in ctr("containers", "ls", "-q").stdout.decode().split():
+                ctr("containers", "rm", container)
         self.process.terminate()
         self.process.wait(timeout=30)
         self.log.close()
@@ -260,7 +308,9 @@ def build_image(kind, rootfs_files):
     for source, dest in rootfs_files:
         run(["buildah", "copy", "-q", container, str(source), dest], stdout=subprocess.DEVNULL)
     entrypoint = {"wasm": '["/app.wasm"]', "native": '["/app"]',
-                  "python": '["/usr/bin/python3", "/app.py"]'}[kind]
+                  "python": '["/usr/bin/python3", "/app.py"]',
+                  # the sandbox's pause process: busybox sleep
+                  "pause": '["/bin/sleep", "2147483647"]'}[kind]
     run(["buildah", "config", "--entrypoint", entrypoint, "--env", "PATH=/usr/bin:/bin", container])
     run(["buildah", "commit", "-q", "--rm", container, name], stdout=subprocess.DEVNULL)
     run(["buildah", "push", "-q", name, f"oci-archive:{archive}.tmp:{name}"])
@@ -308,6 +358,19 @@ def launch_containerd(config, containerd, cid, logdir):
         raise RuntimeError(f"ctr run {cid} failed: {out.stderr.decode()}")
 
 
+def launch_pods(config, containerd, prefix, n, parallelism, logdir):
+    """n pods through the CRI, as the kubelet starts them; returns each
+    pod's app log, sandbox (pause) pid and app container pid."""
+    args = ["start", "--handler", config.runtime_handler, "--image", image_name(config.kind),
+            "--prefix", prefix, "--count", str(n), "--log-dir", str(logdir),
+            "--parallelism", str(parallelism), "--env", f"SLEEP_TIME={SLEEP_SECONDS}"]
+    if config.kind == "wasm":
+        # on the pod: a Pod's spec cannot set container annotations
+        for key, value in {"module.wasm.image/variant": "compat", **config.annotations}.items():
+            args += ["--annotation", f"{key}={value}"]
+    return [json.loads(line) for line in containerd.cri_pods(*args).splitlines()]
+
+
 def containerd_pids(containerd):
     pids = {}
     for line in containerd.ctr("tasks", "ls").stdout.decode().splitlines()[1:]:
@@ -349,26 +412,32 @@ def measure(config, bundle, n, parallelism, workdir, containerd):
     shutil.rmtree(logdir, ignore_errors=True)
     logdir.mkdir(parents=True)
     ids = [f"b-{config.name}-{n}-{i}" for i in range(n)]
-    direct = config.mode == "direct"
+    prefix = f"b-{config.name}-{n}-"
+    logs = {cid: logdir / f"{cid}.log" for cid in ids}
+    pods = None
 
     drop_caches()
     time.sleep(2)
     before = meminfo()
     started = time.monotonic()
     try:
-        with concurrent.futures.ThreadPoolExecutor(parallelism) as pool:
-            if direct:
-                jobs = [pool.submit(launch, config, root, bundle, cid, logdir) for cid in ids]
-            else:
-                jobs = [pool.submit(launch_containerd, config, containerd, cid, logdir) for cid in ids]
-            for job in jobs:
-                job.result()
+        if config.mode == "cri":
+            pods = launch_pods(config, containerd, prefix, n, parallelism, logdir)
+            logs = {pod["name"]: Path(pod["log"]) for pod in pods}
+        else:
+            with concurrent.futures.ThreadPoolExecutor(parallelism) as pool:
+                if config.mode == "direct":
+                    jobs = [pool.submit(launch, config, root, bundle, cid, logdir) for cid in ids]
+                else:
+                    jobs = [pool.submit(launch_containerd, config, containerd, cid, logdir)
+                            for cid in ids]
+                for job in jobs:
+                    job.result()
         # Time until every container printed its first line.
-        pending = set(ids)
+        pending = set(logs)
         while pending:
             for cid in list(pending):
-                log_file = logdir / f"{cid}.log"
-                if log_file.exists() and log_file.stat().st_size > 0:
+                if logs[cid].exists() and logs[cid].stat().st_size > 0:
                     pending.discard(cid)
             if time.monotonic() - started > 600:
                 raise RuntimeError(f"{len(pending)} containers printed nothing in 600 s")
@@ -377,20 +446,28 @@ def measure(config, bundle, n, parallelism, workdir, containerd):
         time.sleep(3)  # settle
         after = meminfo()
 
-        pids = {cid: state_pid(config, root, cid) for cid in ids} if direct else containerd_pids(containerd)
+        # What each container (or pod) holds: its processes, found through
+        # its memory cgroup, and the shim that runs it.
+        if pods is not None:
+            units = [([pod["container_pid"], pod["sandbox_pid"]], True) for pod in pods]
+        elif config.mode == "direct":
+            units = [([state_pid(config, root, cid)], False) for cid in ids]
+        else:
+            pids = containerd_pids(containerd)
+            units = [([pids.get(cid)], True) for cid in ids]
         pss_total, usage_total, working_total = 0, 0, 0
-        for cid in ids:
-            pid = pids.get(cid)
-            if pid is None:
-                raise RuntimeError(f"container {cid} is gone")
-            cgroup = memory_cgroup(pid)
-            pss_total += sum(pss(p) for p in cgroup_pids(cgroup)) if cgroup else pss(pid)
-            if not direct:
-                pss_total += pss(parent_pid(pid))  # the container's runc v2 shim
-            if cgroup:
+        for unit_pids, shim in units:
+            if None in unit_pids:
+                raise RuntimeError(f"a container of {config.name} is gone")
+            cgroups = {memory_cgroup(pid) for pid in unit_pids}
+            pss_total += sum(pss(pid) for pid in unit_pids if memory_cgroup(pid) is None)
+            for cgroup in cgroups - {None}:
+                pss_total += sum(pss(p) for p in cgroup_pids(cgroup))
                 usage, working = cgroup_usage(cgroup)
                 usage_total += usage
                 working_total += working
+            if shim:  # the runc v2 shim: one per container, or per pod under the CRI
+                pss_total += sum(pss(p) for p in {parent_pid(pid) for pid in unit_pids})
         return {
             "memavailable_drop_per_container": (before["MemAvailable"] - after["MemAvailable"]) / n,
             "shmem_growth_per_container": (after["Shmem"] - before["Shmem"]) / n,
@@ -401,8 +478,10 @@ def measure(config, bundle, n, parallelism, workdir, containerd):
             "seconds_to_all_first_lines": first_lines,
         }
     finally:
-        if direct:
+        if config.mode == "direct":
             teardown(config, root, ids, parallelism)
+        elif config.mode == "cri":
+            containerd.cri_pods("remove", "--prefix", prefix, "--parallelism", str(parallelism))
         else:
             teardown_containerd(containerd, ids, parallelism)
         shutil.rmtree(logdir, ignore_errors=True)
@@ -518,6 +597,9 @@ def main():
     parser.add_argument("--youki-wamr", metavar="BINARY",
                         help="use this youki (built with wasm-wamr) instead of building one; the test "
                              "suite's smoke run passes its debug build")
+    parser.add_argument("--youki-engines", metavar="BINARY",
+                        help="use this youki (built with wasm-wasmtime and wasm-wasmer) for the "
+                             "wasmtime and wasmer configurations instead of building one per engine")
     parser.add_argument("--out", default=str(HERE / "results" / time.strftime("%Y%m%d-%H%M%S")))
     parser.add_argument("--replot", metavar="DIR", help="redraw the plots of a results folder and exit")
     args = parser.parse_args()
@@ -547,6 +629,8 @@ def main():
         Config("runc-native", runc, "native"),
         Config("ctrd-youki-wamr", wamr, "wasm", mode="containerd", annotations=interp),
         Config("ctrd-runc-native", runc, "native", mode="containerd"),
+        Config("cri-youki-wamr", wamr, "wasm", mode="cri", annotations=interp),
+        Config("cri-runc-native", runc, "native", mode="cri"),
     ]
     wanted = set(args.configs.split(",")) if args.configs else None
 
@@ -555,21 +639,34 @@ def main():
 
     if not args.smoke:
         # The slow engine builds only for the configurations that use them.
-        wasmtime = build_youki("wasm-wasmtime") if wants("youki-wasmtime", "ctrd-youki-wasmtime") else None
-        wasmer = build_youki("wasm-wasmer") if wants("youki-wasmer", "ctrd-youki-wasmer") else None
+        engines = Path(args.youki_engines).resolve() if args.youki_engines else None
+        wasmtime, wasmer = engines, engines
+        if engines is None:
+            if wants("youki-wasmtime", "ctrd-youki-wasmtime", "cri-youki-wasmtime"):
+                wasmtime = build_youki("wasm-wasmtime")
+            if wants("youki-wasmer", "ctrd-youki-wasmer", "cri-youki-wasmer"):
+                wasmer = build_youki("wasm-wasmer")
+        # With one build of several engines, the annotation picks the engine.
+        pick = {e: {"run.oci.handler": e} if engines else {} for e in ("wasmtime", "wasmer")}
         configs += [
-            Config("youki-wasmtime", wasmtime, "wasm"),
-            Config("youki-wasmer", wasmer, "wasm"),
+            Config("youki-wasmtime", wasmtime, "wasm", annotations=pick["wasmtime"]),
+            Config("youki-wasmer", wasmer, "wasm", annotations=pick["wasmer"]),
             Config("youki-python", wamr, "python"),
             Config("runc-python", runc, "python"),
             Config("ctrd-youki-native", wamr, "native", mode="containerd"),
-            Config("ctrd-youki-wasmtime", wasmtime, "wasm", mode="containerd"),
-            Config("ctrd-youki-wasmer", wasmer, "wasm", mode="containerd"),
+            Config("ctrd-youki-wasmtime", wasmtime, "wasm", mode="containerd",
+                   annotations=pick["wasmtime"]),
+            Config("ctrd-youki-wasmer", wasmer, "wasm", mode="containerd", annotations=pick["wasmer"]),
             Config("ctrd-runc-python", runc, "python", mode="containerd"),
+            Config("cri-youki-wasmtime", wasmtime, "wasm", mode="cri", annotations=pick["wasmtime"]),
+            Config("cri-youki-wasmer", wasmer, "wasm", mode="cri", annotations=pick["wasmer"]),
+            Config("cri-runc-python", runc, "python", mode="cri"),
         ]
     if wanted is not None:
         configs = [c for c in configs if c.name in wanted]
     pyroot = python_rootfs() if any(c.kind == "python" for c in configs) else None
+    if any(c.mode == "cri" for c in configs):
+        build_cri_pods()
 
     if any(c.name == "youki-wamr-aot" for c in configs):
         wamrc = build_wamrc(wamr)
@@ -592,12 +689,16 @@ def main():
         raise KeyboardInterrupt(f"signal {signum}")
     signal.signal(signal.SIGTERM, stop)
     try:
-        if any(c.mode == "containerd" for c in configs):
-            containerd = Containerd(workdir)
+        if any(c.mode != "direct" for c in configs):
+            cri_configs = [c for c in configs if c.mode == "cri"]
+            containerd = Containerd(workdir, cri_configs, aot_env)
             files = {"wasm": [(wasm, "/app.wasm")], "native": [(native, "/app")],
-                     "python": [(pyroot, "/")] if pyroot else []}
+                     "python": [(pyroot, "/")] if pyroot else [],
+                     "pause": [(shutil.which("busybox") or "/bin/busybox", "/bin/sleep")]}
             for kind in sorted({c.kind for c in configs if c.mode == "containerd"}):
                 containerd.import_image(build_image(kind, files[kind]))
+            for kind in sorted({c.kind for c in cri_configs} | {"pause"} if cri_configs else set()):
+                containerd.import_image(build_image(kind, files[kind]), Containerd.CRI_NAMESPACE)
             facts["containerd"] = subprocess.run(["containerd", "--version"], capture_output=True,
                                                  text=True).stdout.strip()
         for config in configs:

@@ -2,8 +2,10 @@
 """Adds youki as a runtime to a containerd config, keeping everything else.
 
     scripts/containerd-runtime.py CONFIG --binary /usr/local/bin/youki [--root /run/youki-containerd]
+                                  [--name youki]
 
-Called by scripts/install.sh --containerd. Works on the text: the existing
+Called by scripts/install.sh --containerd, and by the benchmark (one runtime
+handler per youki build, with --name). Works on the text: the existing
 file keeps its content, comments and order; only youki's runtime tables are
 replaced (or added), and runc's is added when missing (with youki's tables
 and no runc's, containerd's default_runtime_name = "runc" stops the CRI
@@ -48,17 +50,17 @@ def without_tables(text, prefix):
     return "".join(out)
 
 
-def youki_tables(runtimes, binary, root):
+def youki_tables(runtimes, name, binary, root):
     return f"""
 {MARK}
-[{runtimes}.youki]
+[{runtimes}.{name}]
   runtime_type = "io.containerd.runc.v2"
   # Pod annotations that reach youki: a Pod's spec cannot set container
   # annotations, so the Wasm ones must be allowed here too (the sandbox
   # itself always runs natively).
   pod_annotations = ["run.oci.handler", "module.wasm.image/*", "io.youki.wamr.*", "io.youki.wasm.*"]
   container_annotations = ["run.oci.handler", "module.wasm.image/*", "io.youki.wamr.*", "io.youki.wasm.*"]
-  [{runtimes}.youki.options]
+  [{runtimes}.{name}.options]
     BinaryName = "{binary}"
     # youki's state, apart from runc's and from youki's own default
     # root (the shim adds /<namespace>)
@@ -71,7 +73,10 @@ def main():
     parser.add_argument("config")
     parser.add_argument("--binary", required=True)
     parser.add_argument("--root", default="/run/youki-containerd")
+    parser.add_argument("--name", default="youki", help="the runtime handler (RuntimeClass handler)")
     args = parser.parse_args()
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", args.name):
+        fail(f"runtime name {args.name!r}: use letters, digits, '-' and '_'")
 
     text = open(args.config).read() if os.path.exists(args.config) else ""
     version = config_version(text)
@@ -85,17 +90,17 @@ def main():
         fail(f"{args.config} is config version {version}; this script knows versions 2 and 3")
     runtimes = f'plugins."{CRI_PLUGIN[version]}".containerd.runtimes'
 
-    edited = without_tables(text, f"{runtimes}.youki").rstrip("\n") + "\n"
+    edited = without_tables(text, f"{runtimes}.{args.name}").rstrip("\n") + "\n"
     if not re.search(r"^\s*\[" + re.escape(f"{runtimes}.runc") + r"\]", edited, re.MULTILINE):
         edited += f'\n{MARK}\n[{runtimes}.runc]\n  runtime_type = "io.containerd.runc.v2"\n'
-    edited += youki_tables(runtimes, args.binary, args.root)
+    edited += youki_tables(runtimes, args.name, args.binary, args.root)
 
     try:
         parsed = tomllib.loads(edited)
     except tomllib.TOMLDecodeError as err:
         fail(f"the edited {args.config} would not parse ({err}); it is unchanged")
     table = parsed["plugins"][CRI_PLUGIN[version]]["containerd"]["runtimes"]
-    assert table["youki"]["options"]["BinaryName"] == args.binary and "runc" in table
+    assert table[args.name]["options"]["BinaryName"] == args.binary and "runc" in table
 
     backup = args.config + ".before-youki"
     if text and not os.path.exists(backup):
@@ -106,7 +111,7 @@ def main():
     with open(temporary, "w") as f:
         f.write(edited)
     os.replace(temporary, args.config)
-    print(f"==> {args.config}: runtime 'youki' ({args.binary}), config version {version}")
+    print(f"==> {args.config}: runtime '{args.name}' ({args.binary}), config version {version}")
 
 
 if __name__ == "__main__":

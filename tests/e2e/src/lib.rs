@@ -13,6 +13,8 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod cri;
+
 /// The youki under test: `$YOUKI_BIN`, else the workspace's debug build.
 pub fn youki_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("YOUKI_BIN") {

@@ -7,15 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use k8s_cri::v1::{
-    ContainerConfig, ContainerMetadata, ContainerState, ContainerStatusRequest,
-    CreateContainerRequest, ImageSpec, KeyValue, LinuxPodSandboxConfig,
-    LinuxSandboxSecurityContext, NamespaceMode, NamespaceOption, PodSandboxConfig,
-    PodSandboxMetadata, PodSandboxState, PodSandboxStatusRequest, RemovePodSandboxRequest,
-    RunPodSandboxRequest, StartContainerRequest, StopPodSandboxRequest,
+use youki_e2e::cri;
+use youki_e2e::cri::v1::{
+    ContainerConfig, ContainerState, ContainerStatusRequest, CreateContainerRequest,
+    PodSandboxConfig, PodSandboxState, PodSandboxStatusRequest, RunPodSandboxRequest,
+    StartContainerRequest,
 };
-use tonic::transport::{Channel, Endpoint, Uri};
 use youki_e2e::{require_root, unique_id, youki_bin};
 
 /// The thesis workload; it sleeps SLEEP_TIME seconds (60 when unset: the
@@ -269,71 +266,21 @@ fn podman_runs_a_native_image_through_youki() {
 
 // ---------------------------------------------------------------- CRI
 
-async fn cri(env: &Env) -> RuntimeServiceClient<Channel> {
-    let socket = env.containerd.clone();
-    let channel = Endpoint::try_from("http://[::]:50051")
-        .unwrap()
-        .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let socket = socket.clone();
-            async move {
-                let stream = tokio::net::UnixStream::connect(socket).await?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-            }
-        }))
-        .await
-        .expect("connect to containerd's CRI socket");
-    RuntimeServiceClient::new(channel)
+async fn cri(env: &Env) -> cri::Client {
+    cri::connect(&env.containerd).await.unwrap()
 }
 
 /// The pod annotations of a Wasm pod.
 const WASM_POD: &[(&str, &str)] = &[("module.wasm.image/variant", "compat")];
 
-/// What the kubelet sends for a host-network pod (no CNI needed) with these
-/// annotations, for RuntimeClass handler `youki`.
+/// A host-network pod with these annotations, for RuntimeClass handler `youki`.
 fn pod_config(name: &str, log_dir: &Path, annotations: &[(&str, &str)]) -> PodSandboxConfig {
-    PodSandboxConfig {
-        metadata: Some(PodSandboxMetadata {
-            name: name.to_owned(),
-            uid: unique_id("uid"),
-            namespace: "default".to_owned(),
-            attempt: 0,
-        }),
-        // empty for host-network pods: no private UTS namespace
-        hostname: String::new(),
-        log_directory: log_dir.to_str().unwrap().to_owned(),
-        annotations: annotations
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        linux: Some(LinuxPodSandboxConfig {
-            security_context: Some(LinuxSandboxSecurityContext {
-                namespace_options: Some(NamespaceOption {
-                    network: NamespaceMode::Node as i32,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    cri::pod_config(name, &unique_id("uid"), log_dir, annotations)
 }
 
 /// The pod's one container, "app": the Wasm image, logging to app.log.
-fn app_container(envs: Vec<KeyValue>) -> ContainerConfig {
-    ContainerConfig {
-        metadata: Some(ContainerMetadata {
-            name: "app".to_owned(),
-            attempt: 0,
-        }),
-        image: Some(ImageSpec {
-            image: WASM_IMAGE.to_owned(),
-            ..Default::default()
-        }),
-        envs,
-        log_path: "app.log".to_owned(),
-        ..Default::default()
-    }
+fn app_container(envs: &[(&str, &str)]) -> ContainerConfig {
+    cri::app_container(WASM_IMAGE, envs)
 }
 
 struct PodRun {
@@ -363,50 +310,30 @@ async fn run_pod(
     std::fs::create_dir_all(&log_dir).unwrap();
     let config = pod_config(name, &log_dir, pod_annotations);
 
-    let sandbox = client
-        .run_pod_sandbox(RunPodSandboxRequest {
-            config: Some(config.clone()),
-            runtime_handler: "youki".to_owned(),
-        })
-        .await
-        .unwrap_or_else(|status| panic!("RunPodSandbox {name}: {status}"))
-        .into_inner()
-        .pod_sandbox_id;
-
-    let status = client
+    let pod = cri::start_pod(
+        &mut client,
+        "youki",
+        &config,
+        app_container(&[("SLEEP_TIME", &sleep_seconds.to_string())]),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let ready = client
         .pod_sandbox_status(PodSandboxStatusRequest {
-            pod_sandbox_id: sandbox.clone(),
-            verbose: true,
+            pod_sandbox_id: pod.sandbox_id.clone(),
+            verbose: false,
         })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(
-        status.status.as_ref().unwrap().state,
+        ready.status.as_ref().unwrap().state,
         PodSandboxState::SandboxReady as i32
     );
-    let info: serde_json::Value = serde_json::from_str(&status.info["info"]).unwrap();
-    let sandbox_pid = info["pid"].as_i64().expect("sandbox pid");
-
-    let container = client
-        .create_container(CreateContainerRequest {
-            pod_sandbox_id: sandbox.clone(),
-            config: Some(app_container(vec![KeyValue {
-                key: "SLEEP_TIME".to_owned(),
-                value: sleep_seconds.to_string(),
-            }])),
-            sandbox_config: Some(config.clone()),
-        })
+    let sandbox_pid = cri::sandbox_pid(&mut client, &pod.sandbox_id)
         .await
-        .unwrap_or_else(|status| panic!("CreateContainer {name}: {status}"))
-        .into_inner()
-        .container_id;
-    client
-        .start_container(StartContainerRequest {
-            container_id: container.clone(),
-        })
-        .await
-        .unwrap_or_else(|status| panic!("StartContainer {name}: {status}"));
+        .expect("sandbox pid");
+    let (sandbox, container) = (pod.sandbox_id, pod.container_id);
 
     let mut saw_running = false;
     let mut app_annotations = None;
@@ -445,18 +372,9 @@ async fn run_pod(
     };
     let log = std::fs::read_to_string(log_dir.join("app.log")).unwrap_or_default();
 
-    client
-        .stop_pod_sandbox(StopPodSandboxRequest {
-            pod_sandbox_id: sandbox.clone(),
-        })
+    cri::remove_pod(&mut client, &sandbox)
         .await
-        .unwrap_or_else(|status| panic!("StopPodSandbox {name}: {status}"));
-    client
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: sandbox,
-        })
-        .await
-        .unwrap_or_else(|status| panic!("RemovePodSandbox {name}: {status}"));
+        .unwrap_or_else(|e| panic!("{name}: {e:#}"));
     PodRun {
         sandbox_pid,
         saw_running,
@@ -607,7 +525,7 @@ async fn a_wasm_image_without_the_annotation_fails_naming_the_fix() {
     let container = client
         .create_container(CreateContainerRequest {
             pod_sandbox_id: sandbox.clone(),
-            config: Some(app_container(Vec::new())),
+            config: Some(app_container(&[])),
             sandbox_config: Some(config),
         })
         .await;
@@ -620,18 +538,7 @@ async fn a_wasm_image_without_the_annotation_fails_naming_the_fix() {
             .map(drop),
         Err(status) => Err(status),
     };
-    client
-        .stop_pod_sandbox(StopPodSandboxRequest {
-            pod_sandbox_id: sandbox.clone(),
-        })
-        .await
-        .unwrap();
-    client
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: sandbox,
-        })
-        .await
-        .unwrap();
+    cri::remove_pod(&mut client, &sandbox).await.unwrap();
     let status = started.expect_err("a Wasm image without the annotation started");
     assert!(status.message().contains(FIX), "{}", status.message());
 }
