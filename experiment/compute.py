@@ -300,13 +300,41 @@ def main():
     lines += ["| first start (thesis workload, create to exit) | wall (s) |", "|---|---|"]
     for label, samples in results["first_start"].items():
         lines.append(f"| {label} | {statistics.median(s['wall_s'] for s in samples):.3f} |")
+    made = plot(results["compute"], out)
     command = "experiment/run.sh compute " + " ".join(sys.argv[1:])
     table = "\n".join(lines)
     (out / "table.md").write_text(
         f"Command: `{command.strip()}`\n\nMachine: {facts['cores']} cores, kernel {facts['kernel']}, "
         f"{facts['os']}; medians of {args.repetitions} repetition(s).\n\n{table}\n")
     print(table)
-    bench.log(f"results in {out}")
+    bench.log(f"results in {out}" + (f" (plot: {made})" if made else ""))
+
+
+def plot(compute, out):
+    """compute.png: median wall time per engine, one panel per workload,
+    on a log scale (the interpreter and Python are 10-100x the others)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        bench.log("matplotlib is missing: no plot (experiment/run.sh installs it)")
+        return None
+    fig, axes = plt.subplots(1, len(compute), figsize=(6 * len(compute), 3.8), squeeze=False)
+    for ax, (workload, by_engine) in zip(axes[0], compute.items()):
+        names = list(by_engine)
+        walls = [statistics.median(s["wall_s"] for s in by_engine[n]) for n in names]
+        bars = ax.barh(names, walls, color=["tab:red" if n.startswith("wamr") else "tab:gray"
+                                            for n in names])
+        ax.bar_label(bars, labels=[f"{w:.2f} s" for w in walls], fontsize=8, padding=2)
+        ax.set_xscale("log")
+        ax.invert_yaxis()
+        ax.set_title(f"{workload}: wall time, create to exit (median)")
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "compute.png", dpi=110)
+    plt.close(fig)
+    return "compute.png"
 
 
 if __name__ == "__main__":
