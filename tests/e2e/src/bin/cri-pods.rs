@@ -75,6 +75,7 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args> {
             bail!("start needs --handler and --image")
         }
         "start" if args.log_dir.as_os_str().is_empty() => bail!("start needs --log-dir"),
+        "start" if args.count == 0 => bail!("start needs a positive --count"),
         "start" | "remove" => Ok(args),
         other => bail!("unknown command {other:?}: start or remove"),
     }
