@@ -108,8 +108,8 @@ pub struct Pod {
 
 /// RunPodSandbox, CreateContainer and StartContainer, as the kubelet
 /// starts a pod with one container under RuntimeClass `handler`. On an
-/// error the sandbox, if made, is left for the caller to remove (its id
-/// is in the error's context).
+/// error the sandbox, if made, is left for the caller to remove (by the
+/// pod's name: [`sandboxes_named`]).
 pub async fn start_pod(
     client: &mut Client,
     handler: &str,
