@@ -459,9 +459,9 @@ def measure(config, bundle, n, parallelism, workdir, containerd):
         for unit_pids, shim in units:
             if None in unit_pids:
                 raise RuntimeError(f"a container of {config.name} is gone")
-            cgroups = {memory_cgroup(pid) for pid in unit_pids}
-            pss_total += sum(pss(pid) for pid in unit_pids if memory_cgroup(pid) is None)
-            for cgroup in cgroups - {None}:
+            cgroups = {pid: memory_cgroup(pid) for pid in unit_pids}
+            pss_total += sum(pss(pid) for pid, cgroup in cgroups.items() if cgroup is None)
+            for cgroup in set(cgroups.values()) - {None}:
                 pss_total += sum(pss(p) for p in cgroup_pids(cgroup))
                 usage, working = cgroup_usage(cgroup)
                 usage_total += usage
