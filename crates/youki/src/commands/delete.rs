@@ -40,12 +40,12 @@ pub fn delete(args: Delete, root_path: PathBuf) -> Result<()> {
                 ?err,
                 "delete failed; waiting for the container's cgroup to empty"
             );
-            if let Some(manager) = cgroup_files::manager(
+            if let Some(cgroup) = cgroup_files::ContainerCgroup::open(
                 &cgroup_path(&dir, &args.container_id),
                 &args.container_id,
                 systemd,
             ) {
-                cgroup_files::wait_until_empty(&manager);
+                cgroup.wait_until_empty();
             }
             load_container(&root_path, &args.container_id)?
                 .delete(true)
