@@ -81,8 +81,11 @@ for doc in "${docs[@]}"; do
             README.md | docs/upstream-pr.md) cd "$repo" ;;
             *) cd "$work/scratch" ;;
             esac
-            PATH="$work/bin:$PATH" bash -euo pipefail "$work/blocks/$name.run"
+            # A block that hangs fails after 15 minutes instead of holding CI.
+            PATH="$work/bin:$PATH" timeout --kill-after=10 900 bash -euo pipefail "$work/blocks/$name.run"
         ) </dev/null >"$work/blocks/$name.log" 2>&1 || {
+            status=$?
+            [ "$status" -ne 124 ] || echo "error: $doc, block $name ran for 15 minutes: it hung" >&2
             echo "error: $doc, block $name failed:" >&2
             sed 's/^/    | /' "$work/blocks/$name.sh" >&2
             echo "    output:" >&2

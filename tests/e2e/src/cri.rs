@@ -18,11 +18,13 @@ pub use k8s_cri::v1;
 
 pub type Client = RuntimeServiceClient<Channel>;
 
-/// A client on containerd's socket (one HTTP/2 connection; clones share it).
-pub async fn connect(socket: &Path) -> Result<Client> {
+/// A client on containerd's socket (one HTTP/2 connection; clones share it),
+/// each of whose calls fails once it has taken `call_limit`.
+pub async fn connect(socket: &Path, call_limit: std::time::Duration) -> Result<Client> {
     let socket = socket.to_owned();
     let path = socket.clone();
     let channel = Endpoint::try_from("http://[::]:50051")?
+        .timeout(call_limit)
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let socket = socket.clone();
             async move {

@@ -14,6 +14,15 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 pub mod cri;
+pub mod deadline;
+
+pub use deadline::{Hung, Watchdog, scaled, within};
+
+/// The deadline of one youki command, in seconds on the reference host
+/// (scaled by [`deadline::slowness`]): far more than any command of the
+/// suites takes, so that one that hangs fails the test instead of holding
+/// it forever.
+pub const COMMAND_SECONDS: u64 = 60;
 
 /// The youki under test: `$YOUKI_BIN`, else the workspace's debug build.
 pub fn youki_bin() -> PathBuf {
@@ -121,20 +130,21 @@ impl Youki {
 
     /// [`Youki::output`] with extra environment variables for youki.
     pub fn output_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let stdout = tempfile::tempfile().expect("stdout file");
-        let stderr = tempfile::tempfile().expect("stderr file");
-        let status = self
-            .command(args)
-            .envs(env.iter().copied())
-            .stdout(stdout.try_clone().unwrap())
-            .stderr(stderr.try_clone().unwrap())
-            .status()
-            .expect("failed to spawn youki");
-        Output {
-            status,
-            stdout: read_all(stdout),
-            stderr: read_all(stderr),
-        }
+        self.try_output(args, env, scaled(COMMAND_SECONDS))
+            .unwrap_or_else(|hung| panic!("{hung}"))
+    }
+
+    /// [`Youki::output_env`] within `limit` (already scaled): [`Hung`] if
+    /// youki had not ended by then (it is killed).
+    pub fn try_output(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        limit: std::time::Duration,
+    ) -> Result<Output, Hung> {
+        let mut command = self.command(args);
+        command.envs(env.iter().copied());
+        deadline::try_within(limit, command)
     }
 
     /// Runs `youki <args>` and fails the test unless it exits 0.
@@ -190,15 +200,12 @@ impl Youki {
         self.state(id)["pid"].as_i64().expect("state has a pid") as i32
     }
 
-    /// Polls until the container reaches `status`, for at most `seconds`;
-    /// a container not created yet is "absent".
+    /// Polls until the container reaches `status`, for at most `seconds`
+    /// (scaled); a container not created yet is "absent".
     pub fn wait_status(&self, id: &str, status: &str, seconds: u64) -> Result<()> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        let deadline = std::time::Instant::now() + scaled(seconds);
         loop {
-            let out = self
-                .command(&["state", id])
-                .output()
-                .context("spawn youki state")?;
+            let out = self.output(&["state", id]);
             let now = serde_json::from_slice::<Value>(&out.stdout)
                 .ok()
                 .and_then(|state| state["status"].as_str().map(str::to_owned))
@@ -229,16 +236,18 @@ impl Youki {
                     .unwrap()
                     .join("shim-wait")
             });
-        let out = Command::new(helper)
+        let mut command = Command::new(helper);
+        command
             .arg(&self.bin)
             .arg(self.root())
             .arg(bundle.path())
-            .arg(id)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run shim-wait");
-        assert!(out.status.success(), "shim-wait failed");
+            .arg(id);
+        let out = within(COMMAND_SECONDS, command);
+        assert!(
+            out.status.success(),
+            "shim-wait failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout)
             .trim()
             .parse()
@@ -246,21 +255,23 @@ impl Youki {
     }
 
     /// Starts `youki run` of `bundle`, whose module is the thesis workload
-    /// told to sleep 60 s, waits for its "Sleeping" line, sends `signal` to
-    /// youki (which forwards it to the container, as a shell or shim would),
-    /// and returns the exit code and how long the container took to end.
+    /// told to sleep an hour, waits for its "Sleeping" line, sends `signal`
+    /// to youki (which forwards it to the container, as a shell or shim
+    /// would), and returns the exit code and how long the container took to
+    /// end. A youki that does not forward the signal takes the hour, or its
+    /// watchdog's limit: longer than any scaled deadline of a prompt end.
     pub fn signal_sleeping_module(
         &self,
         bundle: &Bundle,
         signal: nix::sys::signal::Signal,
     ) -> (i32, std::time::Duration) {
-        bundle.edit(|spec| spec["process"]["env"] = serde_json::json!(["SLEEP_TIME=60"]));
-        let (mut child, mut lines) = self.run_reading_stdout(bundle, &unique_id("signal"));
-        assert_eq!(lines.next().unwrap().unwrap(), "Hello, World!");
-        assert_eq!(lines.next().unwrap().unwrap(), "Sleeping for 60 seconds");
+        bundle.edit(|spec| spec["process"]["env"] = serde_json::json!(["SLEEP_TIME=3600"]));
+        let mut run = self.run_reading_stdout(bundle, &unique_id("signal"));
+        assert_eq!(run.next_line(), "Hello, World!");
+        assert_eq!(run.next_line(), "Sleeping for 3600 seconds");
         let sent = std::time::Instant::now();
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
-        let status = child.wait().unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(run.child.id() as i32), signal).unwrap();
+        let status = run.wait();
         (
             status.code().expect("youki exited normally"),
             sent.elapsed(),
@@ -268,24 +279,31 @@ impl Youki {
     }
 
     /// `youki run` of `bundle` in the foreground, its container's stdout
-    /// read line by line as it comes (stderr discarded).
-    pub fn run_reading_stdout(
-        &self,
-        bundle: &Bundle,
-        id: &str,
-    ) -> (
-        std::process::Child,
-        std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
-    ) {
+    /// read line by line as it comes (stderr discarded), under a watchdog
+    /// that ends youki and deletes the container after
+    /// [`COMMAND_SECONDS`] (scaled).
+    pub fn run_reading_stdout(&self, bundle: &Bundle, id: &str) -> ForegroundRun {
         use std::io::BufRead;
+        let args = ["run", "--bundle", bundle.path_str(), id];
         let mut child = self
-            .command(&["run", "--bundle", bundle.path_str(), id])
+            .command(&args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn youki run");
         let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        (child, lines)
+        let (bin, root, owned_id) = (self.bin.clone(), self.root().to_path_buf(), id.to_owned());
+        let watchdog = Watchdog::new(
+            child.id(),
+            format!("youki {args:?}"),
+            scaled(COMMAND_SECONDS),
+            move || deadline::force_delete(bin, root, owned_id),
+        );
+        ForegroundRun {
+            child,
+            lines,
+            watchdog,
+        }
     }
 
     /// Whether the state directory of `id` exists.
@@ -306,17 +324,34 @@ impl Drop for Youki {
     fn drop(&mut self) {
         let created = std::mem::take(&mut *self.created.lock().unwrap());
         for id in created {
-            let _ = self.command(&["delete", "--force", &id]).output();
+            let _ = self.try_output(&["delete", "--force", &id], &[], scaled(COMMAND_SECONDS));
         }
     }
 }
 
-fn read_all(mut file: std::fs::File) -> Vec<u8> {
-    use std::io::{Read, Seek};
-    let mut bytes = Vec::new();
-    file.rewind().expect("rewind output file");
-    file.read_to_end(&mut bytes).expect("read output file");
-    bytes
+/// A foreground `youki run` (see [`Youki::run_reading_stdout`]).
+pub struct ForegroundRun {
+    pub child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    watchdog: Watchdog,
+}
+
+impl ForegroundRun {
+    /// The container's next line of stdout; fails the test at its end, or
+    /// if the watchdog had to end youki.
+    pub fn next_line(&mut self) -> String {
+        let line = self.lines.next();
+        self.watchdog.check();
+        line.expect("the container's stdout ended")
+            .expect("read the container's stdout")
+    }
+
+    /// Waits for youki to end; fails the test if the watchdog ended it.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        let status = self.child.wait().expect("wait for youki run");
+        self.watchdog.check();
+        status
+    }
 }
 
 /// How WAMR runs the suite's modules: `interp` (the default) or `aot`,
@@ -391,11 +426,9 @@ impl Bundle {
             .tempdir()
             .expect("bundle dir");
         std::fs::create_dir_all(dir.path().join("rootfs")).expect("rootfs");
-        let out = Command::new(&youki.bin)
-            .arg("spec")
-            .current_dir(dir.path())
-            .output()
-            .expect("youki spec");
+        let mut spec = Command::new(&youki.bin);
+        spec.arg("spec").current_dir(dir.path());
+        let out = within(COMMAND_SECONDS, spec);
         assert!(out.status.success(), "youki spec failed");
         let bundle = Self { dir };
         bundle.edit(|spec| {
@@ -450,7 +483,7 @@ pub fn fixture(name: &str) -> PathBuf {
 
 /// The static busybox that root file systems get: `$YOUKI_E2E_BUSYBOX`
 /// (the bundle's), else the host's `/bin/busybox` (Debian's busybox-static).
-fn busybox() -> Result<PathBuf> {
+pub(crate) fn busybox() -> Result<PathBuf> {
     let source = std::env::var_os("YOUKI_E2E_BUSYBOX")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/bin/busybox"));

@@ -2,7 +2,7 @@
 //! 0.7 does, subcommand by subcommand.
 
 use serde_json::Value;
-use youki_e2e::{Bundle, Cgroup, Youki, unique_id};
+use youki_e2e::{Bundle, COMMAND_SECONDS, Cgroup, Youki, unique_id, within};
 
 #[test]
 fn help_lists_every_subcommand_and_version_lists_features() {
@@ -418,11 +418,9 @@ fn checkpoint_without_criu_is_a_clear_error() {
     youki.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
     // Hide criu, which podman's packages may have installed.
     let empty = tempfile::tempdir().unwrap();
-    let out = youki
-        .command(&["checkpoint", &id])
-        .env("PATH", empty.path())
-        .output()
-        .unwrap();
+    let mut checkpoint = youki.command(&["checkpoint", &id]);
+    checkpoint.env("PATH", empty.path());
+    let out = within(COMMAND_SECONDS, checkpoint);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("checkpoint needs criu"), "{err}");
@@ -432,17 +430,14 @@ fn checkpoint_without_criu_is_a_clear_error() {
 fn json_log_uses_runc_keys_for_managers() {
     let youki = Youki::new();
     let log = tempfile::NamedTempFile::new().unwrap();
-    let out = youki
-        .command(&[
-            "--log",
-            log.path().to_str().unwrap(),
-            "--log-format",
-            "json",
-            "delete",
-            "ghost",
-        ])
-        .output()
-        .unwrap();
+    let out = youki.output(&[
+        "--log",
+        log.path().to_str().unwrap(),
+        "--log-format",
+        "json",
+        "delete",
+        "ghost",
+    ]);
     assert!(!out.status.success());
     let text = std::fs::read_to_string(log.path()).unwrap();
     let last: Value = serde_json::from_str(text.lines().last().expect("a log line")).unwrap();

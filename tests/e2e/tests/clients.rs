@@ -13,7 +13,7 @@ use youki_e2e::cri::v1::{
     PodSandboxConfig, PodSandboxState, PodSandboxStatusRequest, RunPodSandboxRequest,
     StartContainerRequest,
 };
-use youki_e2e::{require_root, unique_id, youki_bin};
+use youki_e2e::{require_root, scaled, unique_id, within, youki_bin};
 
 /// The thesis workload; it sleeps SLEEP_TIME seconds (60 when unset: the
 /// image sets none, because containerd 1.6's CRI appends container env after
@@ -51,13 +51,13 @@ fn text(bytes: &[u8]) -> String {
 
 // ---------------------------------------------------------------- ctr
 
+/// A `ctr` or `podman` command's deadline, in seconds on the reference host.
+const CLIENT_SECONDS: u64 = 120;
+
 fn ctr(env: &Env, args: &[&str]) -> Output {
-    Command::new("ctr")
-        .arg("--address")
-        .arg(&env.containerd)
-        .args(args)
-        .output()
-        .expect("ctr")
+    let mut ctr = Command::new("ctr");
+    ctr.arg("--address").arg(&env.containerd).args(args);
+    within(CLIENT_SECONDS, ctr)
 }
 
 /// `ctr run --rm` with youki as the runc binary of the runc v2 shim.
@@ -145,11 +145,7 @@ fn ctr_task_kill_stops_a_sleeping_module_promptly() {
             .lines()
             .any(|l| l.starts_with(&id) && l.contains("STOPPED"))
     });
-    assert!(
-        sent.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        sent.elapsed()
-    );
+    assert!(sent.elapsed() < scaled(2), "took {:?}", sent.elapsed());
     let _ = ctr(&env, &["tasks", "rm", "-f", &id]);
     let _ = ctr(&env, &["containers", "rm", &id]);
 }
@@ -162,9 +158,9 @@ fn ctr_runs_a_native_image_through_the_same_runtime() {
     assert_eq!(text(&out.stdout), "native\n");
 }
 
-/// Polls `done` every 50 ms for at most 20 s.
+/// Polls `done` every 50 ms for at most 20 s (scaled).
 fn wait_for(mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + scaled(20);
     while !done() {
         assert!(Instant::now() < deadline, "timed out");
         std::thread::sleep(Duration::from_millis(50));
@@ -174,7 +170,9 @@ fn wait_for(mut done: impl FnMut() -> bool) {
 // ---------------------------------------------------------------- podman
 
 fn podman(args: &[&str]) -> Output {
-    Command::new("podman").args(args).output().expect("podman")
+    let mut podman = Command::new("podman");
+    podman.args(args);
+    within(CLIENT_SECONDS, podman)
 }
 
 /// `podman run` options for youki and this machine's rlimits, and the Wasm
@@ -238,14 +236,12 @@ fn podman_stop_ends_a_sleeping_module_without_waiting_for_sigkill() {
     wait_for(|| text(&podman(&["logs", &name]).stdout).contains("Sleeping for 600 seconds"));
 
     let sent = Instant::now();
-    // podman waits 10 s before SIGKILL; a module ignoring SIGTERM would take that long.
-    let out = podman(&["stop", &name]);
+    // podman waits --time seconds before SIGKILL; a module ignoring SIGTERM
+    // would take that long, twice the deadline.
+    let grace = (scaled(5) * 2).as_secs().to_string();
+    let out = podman(&["stop", "--time", &grace, &name]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(
-        sent.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        sent.elapsed()
-    );
+    assert!(sent.elapsed() < scaled(5), "took {:?}", sent.elapsed());
     let code = text(&podman(&["inspect", "--format", "{{.State.ExitCode}}", &name]).stdout);
     assert_eq!(code.trim(), "143");
     assert!(podman(&["rm", &name]).status.success());
@@ -267,7 +263,9 @@ fn podman_runs_a_native_image_through_youki() {
 // ---------------------------------------------------------------- CRI
 
 async fn cri(env: &Env) -> cri::Client {
-    cri::connect(&env.containerd).await.unwrap()
+    cri::connect(&env.containerd, scaled(CLIENT_SECONDS))
+        .await
+        .unwrap()
 }
 
 /// The pod annotations of a Wasm pod.
@@ -344,7 +342,7 @@ async fn run_pod(
         .join("youki-root/k8s.io")
         .join(&container)
         .join("state.json");
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + scaled(120);
     let exit_code = loop {
         let status = client
             .container_status(ContainerStatusRequest {
@@ -405,7 +403,7 @@ async fn cri_runs_a_wasm_pod_with_a_native_sandbox() {
     // The runc shim keeps each namespace's state under Root/<namespace>.
     let youki_root = env.workdir.join("youki-root/k8s.io");
     // A native sandbox soon execs its pause process; a Wasm one would stay youki.
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + scaled(20);
     let mut sandbox_exe: Option<PathBuf> = None;
     while !sandbox_exe
         .as_ref()

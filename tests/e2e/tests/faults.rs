@@ -4,51 +4,12 @@
 //! Every case ends with nothing left behind, and none may hang: each youki
 //! command runs under a deadline.
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use youki_e2e::{Bundle, Youki, cgroups_named, rss_mib, unique_id};
-
-/// Runs `command` and fails the test if it has not ended within `seconds`.
-fn within(seconds: u64, mut command: Command) -> Output {
-    let stdout = tempfile::tempfile().unwrap();
-    let stderr = tempfile::tempfile().unwrap();
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(stdout.try_clone().unwrap())
-        .stderr(stderr.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    let status = wait_within(&mut child, seconds);
-    let read = |mut file: std::fs::File| {
-        use std::io::{Read, Seek};
-        let mut bytes = Vec::new();
-        file.rewind().unwrap();
-        file.read_to_end(&mut bytes).unwrap();
-        bytes
-    };
-    Output {
-        status,
-        stdout: read(stdout),
-        stderr: read(stderr),
-    }
-}
-
-fn wait_within(child: &mut Child, seconds: u64) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("a youki command hung for more than {seconds} s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+use youki_e2e::deadline::wait_within;
+use youki_e2e::{Bundle, Youki, cgroups_named, rss_mib, scaled, unique_id, within};
 
 /// `youki create` of `bundle` must fail within `seconds`, with `reason` in
 /// its one error line, leaving no state and no cgroup.
@@ -150,7 +111,7 @@ fn a_large_malformed_module_is_refused_before_loading() {
         "WASM module load failed: unexpected end",
         20,
     );
-    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(started.elapsed() < scaled(10));
 }
 
 #[test]
@@ -228,7 +189,7 @@ impl Drop for SmallRoot {
     fn drop(&mut self) {
         self.free();
         for id in self.youki.list_ids() {
-            let _ = self.youki.command(&["delete", "--force", &id]).output();
+            let _ = within(30, self.youki.command(&["delete", "--force", &id]));
         }
         let _ = nix::mount::umount2(&self.mountpoint, nix::mount::MntFlags::MNT_DETACH);
     }
@@ -291,7 +252,7 @@ fn one_delete_force_is_enough_for_a_process_holding_gigabytes() {
     let id = unique_id("big");
     youki.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
     let pid = youki.pid(&id);
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + scaled(30);
     while rss_mib(pid) < 1500 {
         assert!(Instant::now() < deadline, "the module did not allocate");
         std::thread::sleep(Duration::from_millis(100));
@@ -326,11 +287,11 @@ fn a_container_being_created_is_creating_and_kill_reaches_it() {
     assert!(listed.contains("Creating"), "{listed}");
     let started = Instant::now();
     youki.ok(&["kill", &id, "KILL"]);
-    let status = wait_within(&mut create, 20);
+    let status = wait_within(&mut create, 20, "youki create with a hanging hook");
     assert!(!status.success(), "create survived its init's SIGKILL");
-    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(started.elapsed() < scaled(20));
     // The hook, youki's own child, ends on its own; then create fails.
-    let _ = youki.command(&["delete", "--force", &id]).output();
+    let _ = within(30, youki.command(&["delete", "--force", &id]));
     assert!(!youki.has_state(&id));
     assert_eq!(cgroups_named(&id), Vec::<std::path::PathBuf>::new());
 }
@@ -362,7 +323,7 @@ fn youki_killed_during_create_or_start_leaves_nothing_after_delete_force() {
                 .unwrap();
             std::thread::sleep(Duration::from_millis(delay_ms));
             let _ = child.kill();
-            let _ = child.wait();
+            wait_within(&mut child, 10, "a SIGKILLed youki");
             let out = within(30, youki.command(&["delete", "--force", &id]));
             assert!(
                 out.status.success(),
@@ -378,7 +339,7 @@ fn youki_killed_during_create_or_start_leaves_nothing_after_delete_force() {
 
 /// No process whose command line names `id` (an orphaned init or youki).
 fn assert_no_process_named(id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + scaled(5);
     loop {
         let found: Vec<String> = std::fs::read_dir("/proc")
             .unwrap()

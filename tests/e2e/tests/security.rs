@@ -11,7 +11,8 @@ use std::process::Output;
 
 use nix::errno::Errno;
 
-use youki_e2e::{Bundle, Youki, unique_id};
+use youki_e2e::deadline::status_within;
+use youki_e2e::{Bundle, COMMAND_SECONDS, Youki, scaled, unique_id};
 
 /// The host binary's bytes, to prove it unchanged afterwards.
 fn host_binary(youki: &Youki) -> Vec<u8> {
@@ -174,7 +175,7 @@ fn a_native_container_init_runs_from_the_protected_binary() {
         // Started, it exec's its workload and youki's code is gone from it
         // (`start` returns once the init is told to go, not once it has).
         youki.ok(&["start", &id]);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + scaled(5);
         while !std::fs::read_link(format!("/proc/{pid}/exe"))
             .unwrap()
             .ends_with("busybox")
@@ -199,11 +200,11 @@ fn an_overlay_youki_did_not_make_is_not_trusted() {
     let foreign_bin = foreign.mountpoint.join(youki.bin.file_name().unwrap());
     let bundle = Bundle::busybox(&youki, &["sleep", "60"]);
     let id = unique_id("foreign");
-    let status = status_of(
-        std::process::Command::new(&foreign_bin)
-            .args(["--root", youki.root().to_str().unwrap()])
-            .args(["create", "--bundle", bundle.path_str(), &id]),
-    );
+    let mut create = std::process::Command::new(&foreign_bin);
+    create
+        .args(["--root", youki.root().to_str().unwrap()])
+        .args(["create", "--bundle", bundle.path_str(), &id]);
+    let status = status_of(create);
     assert!(
         status.success(),
         "youki create from the foreign overlay failed"
@@ -221,12 +222,11 @@ fn an_overlay_youki_did_not_make_is_not_trusted() {
 
 /// Runs a youki command that leaves a container's init behind, and returns
 /// its status. Not through pipes: the init holds youki's stdio open.
-fn status_of(command: &mut std::process::Command) -> std::process::ExitStatus {
+fn status_of(mut command: std::process::Command) -> std::process::ExitStatus {
     command
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap()
+        .stderr(std::process::Stdio::null());
+    status_within(COMMAND_SECONDS, command)
 }
 
 /// A read-only overlay of `dir` mounted at a temporary mount point, in the
@@ -328,7 +328,7 @@ fn start_wasm_init(preserve: &[&std::fs::File]) -> WasmInit {
             Ok(())
         });
     }
-    let status = status_of(&mut command);
+    let status = status_of(command);
     assert!(
         status.success(),
         "youki run failed: see {}",
@@ -338,7 +338,7 @@ fn start_wasm_init(preserve: &[&std::fs::File]) -> WasmInit {
     // Wait until the module has started (it has printed), so that everything
     // the init does before guest code is done.
     let pid = youki.pid(&id);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + scaled(5);
     while descriptors(pid)
         .values()
         .any(|target| target.starts_with("socket:"))
@@ -485,14 +485,11 @@ fn a_wasm_guest_cannot_reach_the_init_processes_own_handles() {
     bundle.annotate("module.wasm.image/variant", "compat-smart");
     let output = tempfile::NamedTempFile::new().unwrap();
     let id = unique_id("procself");
-    let status = youki
-        .command(&["run", "--detach", "--bundle", bundle.path_str(), &id])
-        .stdout(output.reopen().unwrap())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut run = youki.command(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    run.stdout(output.reopen().unwrap())
+        .stderr(std::process::Stdio::null());
+    assert!(status_within(COMMAND_SECONDS, run).success());
+    let deadline = std::time::Instant::now() + scaled(10);
     let printed = loop {
         let text = std::fs::read_to_string(output.path()).unwrap();
         if text.lines().count() == targets.len() || std::time::Instant::now() > deadline {

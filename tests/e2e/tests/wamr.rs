@@ -4,7 +4,13 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use youki_e2e::{Bundle, WAMR_MODE_ANNOTATION, Youki, rss_mib, status_mib, unique_id, wamr_mode};
+use youki_e2e::{
+    Bundle, WAMR_MODE_ANNOTATION, Youki, rss_mib, scaled, status_mib, unique_id, wamr_mode, within,
+};
+
+/// The deadline of one `youki-wamrc` run, in seconds on the reference host
+/// (the compiler's own wall-clock limit is 120 s).
+const COMPILE_SECONDS: u64 = 300;
 
 /// Set by hack/upstream-pr/test.sh, which runs some of these tests on
 /// upstream youki's binary with our upstream patch series applied: the
@@ -87,11 +93,10 @@ fn args_are_passed_whole_and_env_is_exactly_process_env() {
     let youki = youki();
     let bundle = Bundle::wasm(&youki, "echo.wasm", &["one two", "--flag"]);
     bundle.edit(|spec| spec["process"]["env"] = json!(["GREETING=hello", "EMPTY=", "EQ=a=b"]));
-    let out = youki
-        .command(&["run", "--bundle", bundle.path_str(), &unique_id("echo")])
-        .env("HOST_ONLY_VARIABLE", "leaked")
-        .output()
-        .unwrap();
+    let out = youki.output_env(
+        &["run", "--bundle", bundle.path_str(), &unique_id("echo")],
+        &[("HOST_ONLY_VARIABLE", "leaked")],
+    );
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let expected = "arg[0]=/echo.wasm\narg[1]=one two\narg[2]=--flag\n\
@@ -290,12 +295,17 @@ fn aot_cache_compiled_code_is_cached_a_bad_entry_replaced_and_no_compiler_interp
     // youki-wamrc --precompile fills a cache with the entry youki looks for
     let warmed = tempfile::tempdir().unwrap();
     let compiler = youki.bin.with_file_name("youki-wamrc");
-    let out = std::process::Command::new(&compiler)
+    assert!(
+        compiler.exists(),
+        "{} is missing: cargo build -p youki-wamrc",
+        compiler.display()
+    );
+    let mut precompile = std::process::Command::new(&compiler);
+    precompile
         .arg("--precompile")
         .arg(youki_e2e::fixture("thesis.wasm"))
-        .env("YOUKI_WAMR_AOT_CACHE", warmed.path())
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e} (cargo build -p youki-wamrc)", compiler.display()));
+        .env("YOUKI_WAMR_AOT_CACHE", warmed.path());
+    let out = within(COMPILE_SECONDS, precompile);
     assert!(
         out.status.success(),
         "{}",
@@ -455,31 +465,35 @@ fn signal_sleeping_module(signal: nix::sys::signal::Signal) -> (i32, Duration) {
 fn sigterm_ends_a_sleeping_module_promptly() {
     let (code, elapsed) = signal_sleeping_module(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(code, 143);
-    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    assert!(elapsed < scaled(1), "took {elapsed:?}");
 }
 
 #[test]
 fn sigint_ends_a_sleeping_module_promptly() {
     let (code, elapsed) = signal_sleeping_module(nix::sys::signal::Signal::SIGINT);
     assert_eq!(code, 130);
-    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    assert!(elapsed < scaled(1), "took {elapsed:?}");
 }
 
 #[test]
 fn kill_term_stops_a_detached_module() {
     let youki = youki();
     let bundle = Bundle::wasm(&youki, "thesis.wasm", &[]);
+    // an hour: longer than any scaled deadline of a prompt end
+    bundle.edit(|spec| spec["process"]["env"] = json!(["SLEEP_TIME=3600"]));
     let id = unique_id("term");
     youki.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
     youki.wait_status(&id, "running", 5).unwrap();
     kill_term_stops_it_within_a_second(&youki, &id);
 }
 
+/// `youki kill TERM` ends the container within a second (scaled); the
+/// module it runs would not end by itself for longer than that.
 fn kill_term_stops_it_within_a_second(youki: &Youki, id: &str) {
     let sent = Instant::now();
     youki.ok(&["kill", id, "TERM"]);
     youki.wait_status(id, "stopped", 1).unwrap();
-    assert!(sent.elapsed() < Duration::from_secs(1));
+    assert!(sent.elapsed() < scaled(1), "took {:?}", sent.elapsed());
 }
 
 #[test]
@@ -542,7 +556,7 @@ fn an_exec_instance_shares_the_memory_limit_with_the_init() {
     youki.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
     youki.wait_status(&id, "running", 5).unwrap();
     // Wait until the init holds its memory (it prints once it does).
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + scaled(10);
     let pid = youki.pid(&id);
     while Instant::now() < deadline && rss_mib(pid) < 32 {
         std::thread::sleep(Duration::from_millis(50));
@@ -575,14 +589,11 @@ fn a_sparse_memory_costs_the_pages_it_touches_not_huge_pages() {
     // 64 MiB of initial memory, one byte touched per 64 KiB: 4 MiB of 4 KiB pages.
     let bundle = Bundle::wasm(&youki, "sparse.wasm", &["60"]);
     let id = unique_id("sparse");
-    let (mut run, mut lines) = youki.run_reading_stdout(&bundle, &id);
-    assert_eq!(
-        lines.next().unwrap().unwrap(),
-        "touched 64 MiB, one byte per 64 KiB"
-    );
+    let mut run = youki.run_reading_stdout(&bundle, &id);
+    assert_eq!(run.next_line(), "touched 64 MiB, one byte per 64 KiB");
     let anon_mib = status_mib(youki.pid(&id), "RssAnon").expect("RssAnon of the init");
     youki.ok(&["kill", &id, "TERM"]);
-    run.wait().unwrap();
+    run.wait();
     assert!(
         (4..32).contains(&anon_mib),
         "the init holds {anon_mib} MiB of anonymous memory for 4 MiB touched"
@@ -606,23 +617,14 @@ fn a_looping_start_section_runs_at_start_and_sigterm_ends_it() {
     let youki = youki();
     let bundle = Bundle::wasm(&youki, "startloop.wat", &[]);
     let id = unique_id("startloop");
-    let mut create = youki
-        .command(&["create", "--bundle", bundle.path_str(), &id])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = create.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = create.kill();
-            panic!("youki create ran the start section: it did not return in 10 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success());
+    let create = youki
+        .try_output(
+            &["create", "--bundle", bundle.path_str(), &id],
+            &[],
+            scaled(10),
+        )
+        .unwrap_or_else(|hung| panic!("youki create ran the start section: {hung}"));
+    assert!(create.status.success());
     assert_eq!(youki.status(&id), "created");
 
     youki.ok(&["start", &id]);

@@ -129,7 +129,8 @@ where
 }
 
 async fn main_async(args: Args) -> Result<()> {
-    let client = cri::connect(&args.socket).await?;
+    // A call that takes this long is stuck: the run fails instead of hanging.
+    let client = cri::connect(&args.socket, std::time::Duration::from_secs(600)).await?;
     let args = Arc::new(args);
     let lines = if args.command == "start" {
         let (count, parallelism) = (args.count, args.parallelism);
