@@ -95,6 +95,12 @@ scripts/e2e-bundle.sh target/e2e-bundle
     cd "$copy" && env -i PATH="$copy/path" HOME="$HOME" "$copy/e2e-bundle/run.sh"
 )
 
+# The same bundle on a node's kernel: Debian 12's 6.1 under QEMU, pure
+# cgroup v2 (this host is cgroup v1 hybrid on 6.18). `scripts/test-kernels.sh
+# all` adds 6.12.
+step "the portable bundle on Debian's kernel 6.1, pure cgroup v2, in QEMU (scripts/test-kernels.sh)"
+scripts/test-kernels.sh --bundle target/e2e-bundle 6.1
+
 # The benchmark is not a test; its smoke mode (N=2, one repetition) checks
 # that it still runs end to end and cleans up after itself. It runs the
 # debug build made above: a release build would only make it slower.
