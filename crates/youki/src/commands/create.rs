@@ -23,6 +23,7 @@ pub(super) fn build_container(
     detach: bool,
 ) -> Result<Container> {
     let failed = || format!("failed to create container {}", args.container_id);
+    check_kernel().with_context(failed)?;
     check_process(&args.bundle).with_context(failed)?;
     // A create that fails because the id is taken must not touch the
     // container that has it.
@@ -115,6 +116,35 @@ fn remove_torn_state(root_path: &Path, id: &str) {
     if dir.exists() && super::saved_state(&dir).is_err() {
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// libcontainer 0.7 mounts every file system of a container with the
+/// fd-based mount API, `mount_setattr(2)` included, which Linux has from
+/// 5.12: on an older kernel (Debian 11's 5.10) each create would fail with
+/// only "failed to prepare rootfs". Asked of the kernel, not its version
+/// string, so that a backport counts.
+fn check_kernel() -> Result<()> {
+    // SAFETY: mount_setattr with an invalid descriptor, an empty path and
+    // no attributes changes nothing; only the error it returns is read.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            -1,
+            c"".as_ptr(),
+            0,
+            std::ptr::null_mut::<libc::c_void>(),
+            0,
+        )
+    };
+    if result == -1 && nix::errno::Errno::last() == nix::errno::Errno::ENOSYS {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let release = release.trim();
+        bail!(
+            "this kernel ({release}) has no mount_setattr(2), which youki uses to mount the \
+             container's file systems: youki needs Linux 5.12 or later"
+        );
+    }
+    Ok(())
 }
 
 /// What libcontainer's init would otherwise panic on (an empty `args`, a
