@@ -24,6 +24,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use libwamr::MappedCode;
@@ -69,6 +70,39 @@ pub fn mode(spec: &Spec) -> Result<Mode, String> {
     }
 }
 
+/// The node-level setting that lets a container's entrypoint be WAMR AOT
+/// code from its image (an `.aot` file): `1` in youki's environment. Such a
+/// file is native code that runs without the Wasm sandbox's checks, so it
+/// is refused unless the node allows it. Read on the host, at `create`:
+/// the init's environment is the container's, which a pod controls.
+pub const ALLOW_AOT_FILES_ENV: &str = "YOUKI_WAMR_ALLOW_AOT_FILES";
+
+/// Set in `youki create`, on the host, before the init is cloned.
+static AOT_FILES_ALLOWED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the module bytes the container's entrypoint holds may run: a
+/// binary module may; AOT code only where the node allows it, and never
+/// under `io.youki.wamr.mode=interp`.
+pub fn check_entrypoint_code(spec: &Spec, bytes: &[u8]) -> Result<(), String> {
+    if !bytes.starts_with(libwamr::AOT_MAGIC) {
+        return Ok(());
+    }
+    if mode(spec)? == Mode::Interp {
+        return Err(format!(
+            "it is WAMR AOT code (native code), and {MODE_ANNOTATION}=interp runs modules \
+             interpreted only"
+        ));
+    }
+    if !AOT_FILES_ALLOWED.load(Ordering::Relaxed) {
+        return Err(format!(
+            "it is WAMR AOT code: native code that runs without the Wasm sandbox's checks, \
+             which this node does not allow (set {ALLOW_AOT_FILES_ENV}=1 in youki's \
+             environment to allow it)"
+        ));
+    }
+    Ok(())
+}
+
 /// Compiled code for one module, prepared by `create` for the init.
 struct Prepared {
     module_sha256: [u8; 32],
@@ -85,6 +119,8 @@ static PREPARED: Mutex<Option<Prepared>> = Mutex::new(None);
 /// `youki_dir`: the directory of the youki binary as installed, where the
 /// compiler is looked for first (youki itself runs from a protected copy).
 pub fn prepare(spec: &Spec, bundle: &Path, youki_dir: Option<&Path>) {
+    let allowed = std::env::var_os(ALLOW_AOT_FILES_ENV).is_some_and(|value| value == "1");
+    AOT_FILES_ALLOWED.store(allowed, Ordering::Relaxed);
     if mode(spec) != Ok(Mode::Aot) {
         return;
     }

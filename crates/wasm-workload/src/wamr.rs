@@ -99,6 +99,7 @@ fn load(spec: &Spec, memory: Option<MemoryUse>) -> Result<Loaded, String> {
     let mut config = instance_config(spec)?;
     let bytes = read_module(&process)?;
     aot::mode(spec)?;
+    aot::check_entrypoint_code(spec, &bytes).map_err(|reason| process.load_error(reason))?;
 
     let runtime = Runtime::global().map_err(|err| err.to_string())?;
     // Code compiled ahead of time, if `youki create` prepared it for these

@@ -294,28 +294,8 @@ fn aot_cache_compiled_code_is_cached_a_bad_entry_replaced_and_no_compiler_interp
 
     // youki-wamrc --precompile fills a cache with the entry youki looks for
     let warmed = tempfile::tempdir().unwrap();
-    let compiler = youki.bin.with_file_name("youki-wamrc");
-    assert!(
-        compiler.exists(),
-        "{} is missing: cargo build -p youki-wamrc",
-        compiler.display()
-    );
-    let mut precompile = std::process::Command::new(&compiler);
-    precompile
-        .arg("--precompile")
-        .arg(youki_e2e::fixture("thesis.wasm"))
-        .env("YOUKI_WAMR_AOT_CACHE", warmed.path());
-    let out = within(COMPILE_SECONDS, precompile);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        printed.trim(),
-        cache_entries(warmed.path())[0].to_str().unwrap()
-    );
+    let printed = precompile(&youki, "thesis.wasm", warmed.path());
+    assert_eq!(printed, cache_entries(warmed.path())[0]);
     assert_eq!(
         cache_entries(warmed.path())[0].file_name(),
         entries[0].file_name()
@@ -344,6 +324,80 @@ fn an_unknown_mode_fails_create_naming_the_annotation() {
         error_line(&err, "io.youki.wamr.mode")
             .contains("io.youki.wamr.mode=\"jit\" is not a mode: use \"interp\" or \"aot\""),
         "{err}"
+    );
+}
+
+/// `youki-wamrc --precompile` of the fixture `module` into `cache` (the one
+/// beside the youki under test): the cache entry it printed.
+fn precompile(youki: &Youki, module: &str, cache: &std::path::Path) -> std::path::PathBuf {
+    let compiler = youki.bin.with_file_name("youki-wamrc");
+    assert!(
+        compiler.exists(),
+        "{} is missing: cargo build -p youki-wamrc",
+        compiler.display()
+    );
+    let mut precompile = std::process::Command::new(&compiler);
+    precompile
+        .arg("--precompile")
+        .arg(youki_e2e::fixture(module))
+        .env("YOUKI_WAMR_AOT_CACHE", cache);
+    let out = within(COMPILE_SECONDS, precompile);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// An entrypoint that is WAMR AOT code (an `.aot` file in the image) is
+/// native code the Wasm sandbox does not check: refused unless the node
+/// allows it in youki's environment, never allowed by the container's own
+/// environment (which a pod controls), and refused under `mode=interp`.
+#[test]
+fn aot_cache_an_aot_entrypoint_runs_only_where_the_node_allows_it() {
+    let youki = youki();
+    let cache = tempfile::tempdir().unwrap();
+    let code = precompile(&youki, "hello.wasm", cache.path());
+    let bundle = Bundle::empty(&youki, &["/hello.aot"]);
+    std::fs::copy(&code, bundle.rootfs().join("hello.aot")).unwrap();
+    bundle.annotate("module.wasm.image/variant", "compat");
+    let allow = [("YOUKI_WAMR_ALLOW_AOT_FILES", "1")];
+    let refused = |env: &[(&str, &str)], why: &str| {
+        let id = unique_id("aotfile");
+        let out = youki.output_env(&["create", "--bundle", bundle.path_str(), &id], env);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{why}: the .aot entrypoint was created"
+        );
+        assert!(
+            error_line(&err, "hello.aot")
+                .contains("could not load wasm module /hello.aot: it is WAMR AOT code"),
+            "{why}: {err}"
+        );
+        assert!(!youki.has_state(&id), "{why}: state left");
+    };
+
+    refused(&[], "by default");
+    bundle.edit(|spec| spec["process"]["env"] = json!(["YOUKI_WAMR_ALLOW_AOT_FILES=1"]));
+    refused(&[], "allowed by the container's env");
+    bundle.annotate(WAMR_MODE_ANNOTATION, "interp");
+    refused(&allow, "mode=interp");
+
+    bundle.annotate(WAMR_MODE_ANNOTATION, "aot");
+    let out = youki.output_env(
+        &["run", "--bundle", bundle.path_str(), &unique_id("aotfile")],
+        &allow,
+    );
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).as_ref()
+        ),
+        (Some(0), "Hello from WebAssembly!\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
