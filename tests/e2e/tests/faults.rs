@@ -357,6 +357,38 @@ fn assert_no_process_named(id: &str) {
     }
 }
 
+/// libcontainer saves a state by truncating its file and writing it again:
+/// `state` read meanwhile (a manager polling while `run` or `pause` saves)
+/// must still see a state, never an unreadable file.
+#[test]
+fn state_read_while_the_state_is_saved_is_always_readable() {
+    let youki = std::sync::Arc::new(Youki::new());
+    let bundle = Bundle::busybox(&youki, &["sleep", "60"]);
+    let id = unique_id("saving");
+    youki.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
+    let saver = {
+        let (youki, id) = (youki.clone(), id.clone());
+        // each pause and resume saves the state
+        std::thread::spawn(move || {
+            for _ in 0..100 {
+                youki.ok(&["pause", &id]);
+                youki.ok(&["resume", &id]);
+            }
+        })
+    };
+    let (mut reads, mut unreadable) = (0, Vec::new());
+    while !saver.is_finished() {
+        let out = youki.output(&["state", &id]);
+        reads += 1;
+        if !out.status.success() {
+            unreadable.push(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+    }
+    saver.join().unwrap();
+    assert_eq!(unreadable, Vec::<String>::new(), "of {reads} reads");
+    youki.ok(&["delete", "--force", &id]);
+}
+
 #[test]
 fn churn_leaves_nothing_behind() {
     let youki = std::sync::Arc::new(Youki::new());

@@ -1,6 +1,7 @@
 //! One file per subcommand, each exposing a function named after it.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use libcgroups::common::{AnyCgroupManager, CgroupConfig, CgroupManager};
@@ -55,8 +56,28 @@ pub fn load_container(root_path: &Path, container_id: &str) -> Result<Container>
              `youki delete --force {container_id}` removes it"
         );
     }
-    Container::load(dir)
+    retrying_torn_reads(|| Container::load(dir.clone()))
         .with_context(|| format!("could not load state for container {container_id}"))
+}
+
+/// How long a read of a container's state is tried again: libcontainer
+/// saves a state by truncating its file and writing it again, so a reader
+/// can meet it empty or half-written for a moment (a `youki state` while a
+/// `youki run` saves "running", say). A file still unreadable after this is
+/// broken.
+const TORN_STATE_PATIENCE: Duration = Duration::from_millis(200);
+
+/// `read`, tried again for at most [`TORN_STATE_PATIENCE`] while it fails.
+fn retrying_torn_reads<T, E>(
+    mut read: impl FnMut() -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let deadline = Instant::now() + TORN_STATE_PATIENCE;
+    loop {
+        match read() {
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            result => return result,
+        }
+    }
 }
 
 /// Runs `change`, which has libcontainer save the container's state. That
@@ -88,8 +109,10 @@ pub fn keeping_state<T>(
 /// processes (libcontainer's load reports a container still being created
 /// as stopped), or why it cannot be read.
 pub fn saved_state(dir: &Path) -> Result<State, String> {
-    let bytes = std::fs::read(State::file_path(dir)).map_err(|err| err.to_string())?;
-    serde_json::from_slice(&bytes).map_err(|err| err.to_string())
+    retrying_torn_reads(|| {
+        let bytes = std::fs::read(State::file_path(dir)).map_err(|err| err.to_string())?;
+        serde_json::from_slice(&bytes).map_err(|err| err.to_string())
+    })
 }
 
 /// The processes in a container's cgroup, found through the configuration
