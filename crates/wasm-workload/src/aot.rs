@@ -73,12 +73,18 @@ pub fn mode(spec: &Spec) -> Result<Mode, String> {
 /// The node-level setting that lets a container's entrypoint be WAMR AOT
 /// code from its image (an `.aot` file): `1` in youki's environment. Such a
 /// file is native code that runs without the Wasm sandbox's checks, so it
-/// is refused unless the node allows it. Read on the host, at `create`:
-/// the init's environment is the container's, which a pod controls.
+/// is refused unless the node allows it. Read on the host as youki starts
+/// ([`crate::read_node_settings`]): the container process's environment is
+/// the container's, which a pod controls.
 pub const ALLOW_AOT_FILES_ENV: &str = "YOUKI_WAMR_ALLOW_AOT_FILES";
 
-/// Set in `youki create`, on the host, before the init is cloned.
 static AOT_FILES_ALLOWED: AtomicBool = AtomicBool::new(false);
+
+/// Reads [`ALLOW_AOT_FILES_ENV`] (see [`crate::read_node_settings`]).
+pub(crate) fn read_node_settings() {
+    let allowed = std::env::var_os(ALLOW_AOT_FILES_ENV).is_some_and(|value| value == "1");
+    AOT_FILES_ALLOWED.store(allowed, Ordering::Relaxed);
+}
 
 /// Whether the module bytes the container's entrypoint holds may run: a
 /// binary module may; AOT code only where the node allows it, and never
@@ -119,8 +125,6 @@ static PREPARED: Mutex<Option<Prepared>> = Mutex::new(None);
 /// `youki_dir`: the directory of the youki binary as installed, where the
 /// compiler is looked for first (youki itself runs from a protected copy).
 pub fn prepare(spec: &Spec, bundle: &Path, youki_dir: Option<&Path>) {
-    let allowed = std::env::var_os(ALLOW_AOT_FILES_ENV).is_some_and(|value| value == "1");
-    AOT_FILES_ALLOWED.store(allowed, Ordering::Relaxed);
     if mode(spec) != Ok(Mode::Aot) {
         return;
     }

@@ -29,9 +29,11 @@
 
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use landlock::{
     ABI, Access, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
+    RulesetStatus,
 };
 
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
@@ -42,8 +44,79 @@ use nix::sys::signal::{SigSet, Signal};
 /// returns for a command it found but could not execute.
 pub const START_FAILURE_EXIT_CODE: i32 = 126;
 
-/// Makes the process non-dumpable. Each Wasm executor's `validate` calls it
-/// (at `create`, before the process waits for `start`), and [`run`] again.
+/// The node-level setting that makes a Wasm container fail, instead of
+/// running its guest unconfined, where Landlock cannot confine it: `1` in
+/// youki's own environment. Read on the host ([`crate::read_node_settings`]):
+/// the container process's environment is the container's, which a pod sets.
+pub const REQUIRE_CONFINEMENT_ENV: &str = "YOUKI_WASM_REQUIRE_CONFINEMENT";
+
+static CONFINEMENT_REQUIRED: AtomicBool = AtomicBool::new(false);
+
+/// Reads [`REQUIRE_CONFINEMENT_ENV`] (see [`crate::read_node_settings`]).
+pub(crate) fn read_node_settings() {
+    let required = std::env::var_os(REQUIRE_CONFINEMENT_ENV).is_some_and(|value| value == "1");
+    CONFINEMENT_REQUIRED.store(required, Ordering::Relaxed);
+}
+
+/// The Landlock ABI version this process can use now, asked of the kernel:
+/// an error where the kernel lacks Landlock (`ENOSYS`), has it disabled
+/// (`EOPNOTSUPP`), or a seccomp filter denies it (the filter's errno).
+pub fn landlock_abi() -> Result<i64, nix::errno::Errno> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with no attributes and the VERSION flag, the call creates
+    // nothing and only returns the ABI version.
+    let version = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    nix::errno::Errno::result(version)
+}
+
+/// Whether Wasm guests are confined on this node, for `youki info` and
+/// `youki features`: `confined (Landlock ABI 3)`, or `unconfined: ...`, and
+/// whether the node refuses unconfined guests. Asked in the calling process,
+/// without a container's seccomp filter.
+pub fn confinement() -> String {
+    let state = match landlock_abi() {
+        Ok(abi) => format!("confined (Landlock ABI {abi})"),
+        Err(errno) => format!("unconfined: Landlock is unavailable ({errno})"),
+    };
+    if CONFINEMENT_REQUIRED.load(Ordering::Relaxed) {
+        format!("{state}; unconfined guests are refused ({REQUIRE_CONFINEMENT_ENV}=1)")
+    } else {
+        state
+    }
+}
+
+/// Each Wasm executor's `validate` calls this, at `create`, before the
+/// process waits for `start` and while youki still logs: makes the process
+/// non-dumpable, and says whether the guest will be confined: a warning in
+/// youki's log when it will not, an error when the node requires it
+/// ([`REQUIRE_CONFINEMENT_ENV`]). Runs after the container's seccomp
+/// filter is in place, so it sees what the guest will get.
+pub fn prepare_process() -> Result<(), String> {
+    mark_non_dumpable()?;
+    if let Err(errno) = landlock_abi() {
+        let unconfined = format!(
+            "Landlock is unavailable to the container process ({errno}): the Wasm guest \
+             would run unconfined, able to reach its own memory through /proc/self/mem"
+        );
+        if CONFINEMENT_REQUIRED.load(Ordering::Relaxed) {
+            return Err(format!(
+                "{unconfined}, and this node requires confinement ({REQUIRE_CONFINEMENT_ENV}=1)"
+            ));
+        }
+        tracing::warn!("{unconfined} (set {REQUIRE_CONFINEMENT_ENV}=1 to refuse to)");
+    }
+    Ok(())
+}
+
+/// Makes the process non-dumpable: at `create` ([`prepare_process`]), and
+/// again in [`run`].
 pub fn mark_non_dumpable() -> Result<(), String> {
     nix::sys::prctl::set_dumpable(false)
         .map_err(|err| format!("could not make the container process non-dumpable: {err}"))
@@ -128,7 +201,14 @@ fn confine_to_the_container_without_procfs() -> Result<(), String> {
     // Without CAP_SYS_ADMIN, which the container process has dropped,
     // Landlock needs no_new_privs; a Wasm init never calls execve anyway.
     nix::sys::prctl::set_no_new_privs().map_err(|err| fail(&err))?;
-    ruleset.restrict_self().map_err(|err| fail(&err))?;
+    let status = ruleset.restrict_self().map_err(|err| fail(&err))?;
+    if status.ruleset == RulesetStatus::NotEnforced && CONFINEMENT_REQUIRED.load(Ordering::Relaxed)
+    {
+        return Err(fail(&format!(
+            "Landlock enforced nothing, and this node requires confinement \
+             ({REQUIRE_CONFINEMENT_ENV}=1)"
+        )));
+    }
     Ok(())
 }
 

@@ -20,6 +20,19 @@ pub mod module_file;
 #[cfg(feature = "wamr")]
 pub mod wamr;
 
+/// Reads the node-level settings of Wasm containers from the runtime's own
+/// environment: [`aot::ALLOW_AOT_FILES_ENV`] and
+/// [`guest::REQUIRE_CONFINEMENT_ENV`]. The runtime calls it as it starts, on
+/// the host: a container process's environment is the container's, which a
+/// pod controls, so nothing reads these there. Without the call, `.aot`
+/// entrypoints are refused and an unconfined guest only warns.
+pub fn read_node_settings() {
+    #[cfg(feature = "guest")]
+    guest::read_node_settings();
+    #[cfg(feature = "wamr")]
+    aot::read_node_settings();
+}
+
 /// Annotations by which containerd (first) and CRI-O mark a pod's sandbox
 /// container.
 pub const SANDBOX_ANNOTATIONS: [&str; 2] = [

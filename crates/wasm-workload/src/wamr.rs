@@ -76,7 +76,7 @@ impl Executor for WamrExecutor {
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
         // Before the process waits for `start`: no other process in the
         // container may reach into it (see guest.rs).
-        guest::mark_non_dumpable().map_err(ExecutorValidationError::ArgValidationError)?;
+        guest::prepare_process().map_err(ExecutorValidationError::ArgValidationError)?;
         let loaded =
             load(spec, self.memory).map_err(ExecutorValidationError::ArgValidationError)?;
         LOADED.with(|slot| *slot.borrow_mut() = Some(loaded));

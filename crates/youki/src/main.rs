@@ -72,6 +72,8 @@ fn main() {
     };
 
     let opts = parse_args();
+    // From youki's own environment, before any container process exists.
+    youki_wasm_workload::read_node_settings();
     if opts.version {
         print!("{}", version::long_version());
         return;

@@ -522,9 +522,14 @@ fn a_wasm_guest_cannot_reach_the_init_processes_own_handles() {
 }
 
 /// Under a seccomp profile that denies Landlock's system calls the module
-/// still runs (unconfined, as under other runtimes) rather than not at all.
+/// still runs (unconfined, as under other runtimes) rather than not at all,
+/// and youki's log says it is unconfined. Where the node requires
+/// confinement (`YOUKI_WASM_REQUIRE_CONFINEMENT=1` in youki's environment)
+/// `create` fails with that line instead and leaves nothing behind, while a
+/// confined module still runs; the container's own environment can neither
+/// require nor waive it.
 #[test]
-fn a_seccomp_profile_without_landlock_does_not_stop_the_module() {
+fn a_seccomp_profile_without_landlock_warns_and_the_node_can_refuse_it() {
     let youki = Youki::new();
     let bundle = Bundle::wasm(&youki, "hello.wasm", &[]);
     bundle.edit(|spec| {
@@ -535,9 +540,16 @@ fn a_seccomp_profile_without_landlock_does_not_stop_the_module() {
                 "action": "SCMP_ACT_ERRNO",
                 "errnoRet": 1
             }]
-        })
+        });
+        spec["process"]["env"] = serde_json::json!(["YOUKI_WASM_REQUIRE_CONFINEMENT=1"]);
     });
+    let unconfined = "Landlock is unavailable to the container process (EPERM";
+    let log = tempfile::NamedTempFile::new().unwrap();
     let out = youki.output(&[
+        "--log",
+        log.path().to_str().unwrap(),
+        "--log-level",
+        "warn",
         "run",
         "--bundle",
         bundle.path_str(),
@@ -550,6 +562,45 @@ fn a_seccomp_profile_without_landlock_does_not_stop_the_module() {
         ),
         (Some(0), "Hello from WebAssembly!\n"),
         "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let logged = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        logged.contains(unconfined) && logged.contains("WARN"),
+        "no warning that the guest runs unconfined:\n{logged}"
+    );
+
+    let require = [("YOUKI_WASM_REQUIRE_CONFINEMENT", "1")];
+    let id = unique_id("nolandlock");
+    let out = youki.output_env(&["create", "--bundle", bundle.path_str(), &id], &require);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an unconfined guest was created");
+    assert!(
+        err.contains(unconfined)
+            && err.contains("this node requires confinement (YOUKI_WASM_REQUIRE_CONFINEMENT=1)"),
+        "{err}"
+    );
+    assert!(!youki.has_state(&id), "state left for {id}");
+    assert_eq!(
+        youki_e2e::cgroups_named(&id),
+        Vec::<PathBuf>::new(),
+        "cgroups left for {id}"
+    );
+
+    let confined = Bundle::wasm(&youki, "hello.wasm", &[]);
+    let out = youki.output_env(
+        &[
+            "run",
+            "--bundle",
+            confined.path_str(),
+            &unique_id("landlock"),
+        ],
+        &require,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a confined guest under the requirement: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

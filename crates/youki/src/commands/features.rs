@@ -72,6 +72,10 @@ pub fn features(_: liboci_cli::Features) -> Result<()> {
                 "org.youki.features".to_owned(),
                 version::features().join(" "),
             ),
+            (
+                "org.youki.wasm.confinement".to_owned(),
+                workload::guest_confinement().unwrap_or_default(),
+            ),
         ]));
     }
     println!("{}", serde_json::to_string_pretty(&features.build()?)?);

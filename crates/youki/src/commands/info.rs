@@ -1,5 +1,5 @@
 //! `youki info`: the same report as upstream youki 0.7, row for row, then
-//! the Wasm handlers of this build.
+//! the Wasm handlers of this build and whether their guests are confined.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -25,6 +25,9 @@ pub fn info(_: Info) -> Result<()> {
     let handlers = workload::handler_names();
     if !handlers.is_empty() {
         row("Wasm handlers", handlers.join(", "));
+    }
+    if let Some(confinement) = workload::guest_confinement() {
+        row("Wasm guests", confinement);
     }
     Ok(())
 }

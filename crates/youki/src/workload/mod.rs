@@ -121,11 +121,33 @@ impl libcontainer::workload::Executor for RunToExit {
         use libcontainer::workload::ExecutorValidationError::ArgValidationError;
         // Before the process waits for `start`: no other process in the
         // container may reach into it (see guest.rs).
-        guest::mark_non_dumpable().map_err(ArgValidationError)?;
+        guest::prepare_process().map_err(ArgValidationError)?;
         let process = WasmProcess::from_spec(spec).map_err(ArgValidationError)?;
         process.read_module().map_err(ArgValidationError)?;
         Ok(())
     }
+}
+
+/// Whether Wasm guests are confined on this node (see
+/// `youki_wasm_workload::guest::confinement`); none in a build without Wasm.
+#[cfg(any(
+    feature = "wasm-wamr",
+    feature = "wasm-wasmtime",
+    feature = "wasm-wasmer",
+    feature = "wasm-wasmedge"
+))]
+pub fn guest_confinement() -> Option<String> {
+    Some(youki_wasm_workload::guest::confinement())
+}
+
+#[cfg(not(any(
+    feature = "wasm-wamr",
+    feature = "wasm-wasmtime",
+    feature = "wasm-wasmer",
+    feature = "wasm-wasmedge"
+)))]
+pub fn guest_confinement() -> Option<String> {
+    None
 }
 
 /// The handler names `run.oci.handler` accepts in this build: `wasm` and
