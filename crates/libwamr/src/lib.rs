@@ -75,6 +75,13 @@ pub fn check_aot_code(code: &[u8]) -> Result<(), Error> {
     }
 }
 
+/// Whether the sections of a binary module hold what they declare (see
+/// layout.rs): checked before WAMR, or its compiler, is given the bytes.
+pub fn check_layout(module: &[u8]) -> Result<(), Error> {
+    layout::check(module)
+        .map_err(|reason| Error::Load(format!("WASM module load failed: {reason}")))
+}
+
 /// WAMR's exception text for `proc_exit`, which is how WASI programs end.
 const PROC_EXIT_EXCEPTION: &str = "wasi proc exit";
 
@@ -168,8 +175,7 @@ impl Runtime {
         }
         // Checked before WAMR sees the bytes, which its loader may also
         // write into.
-        layout::check(&bytes)
-            .map_err(|reason| Error::Load(format!("WASM module load failed: {reason}")))?;
+        check_layout(&bytes)?;
         let memory = layout::memory_limits(&bytes);
         self.load_checked(Binary::Owned(bytes.into_boxed_slice()), memory)
     }

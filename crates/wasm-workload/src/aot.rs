@@ -47,6 +47,9 @@ pub const COMPILER_FALLBACK: &str = "/usr/libexec/youki/youki-wamrc";
 const COMPILE_TIME_LIMIT: Duration = Duration::from_secs(120);
 /// The compiler's address-space limit (LLVM reserves more than it uses).
 const COMPILE_MEMORY_LIMIT: u64 = 8 << 30;
+/// A larger module is not compiled: it runs interpreted. The study's module
+/// is 157 KB; LLVM's time and memory grow with a module's code.
+const COMPILE_MAX_MODULE_SIZE: usize = 16 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -136,6 +139,20 @@ pub fn prepare(spec: &Spec, bundle: &Path, youki_dir: Option<&Path>) {
         }
     };
     if !wasm.starts_with(b"\0asm") {
+        return;
+    }
+    // Nothing reaches the compiler that the interpreter would refuse, or
+    // that is larger than the compiler is trusted with.
+    if wasm.len() > COMPILE_MAX_MODULE_SIZE {
+        tracing::debug!(
+            bytes = wasm.len(),
+            "wamr: not compiling a module over {} MiB: interpreting it",
+            COMPILE_MAX_MODULE_SIZE >> 20
+        );
+        return;
+    }
+    if let Err(err) = libwamr::check_layout(&wasm) {
+        tracing::debug!("wamr: not compiling a malformed module: {err}");
         return;
     }
     let module_sha256 = sha256(&wasm);
@@ -248,10 +265,28 @@ impl Cache {
         entry_path(&self.dir, module_sha256, &self.identity)
     }
 
-    /// The module's compiled code: from the cache, else compiled into it.
+    /// The module's compiled code: from the cache, else compiled into it,
+    /// once per module and compiler identity: concurrent creates of one
+    /// module wait for one compile (a lock file beside the entry), and a
+    /// compile that failed is remembered (a `.failed` file beside it, which
+    /// holds the reason) and not tried again.
     fn code_for(&self, module_sha256: &[u8; 32], wasm: &[u8]) -> Result<MappedCode, String> {
         let entry = self.entry(module_sha256);
         prepare_cache_dir(&self.dir)?;
+        if let Ok(code) = read_entry(&entry) {
+            return Ok(code);
+        }
+        let lock_path = entry.with_extension("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| format!("could not open {}: {e}", lock_path.display()))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| format!("could not lock {}: {e}", lock_path.display()))?;
+        // Another create may have compiled it, or failed to, meanwhile.
         match read_entry(&entry) {
             Ok(code) => return Ok(code),
             Err(reason) if entry.exists() => {
@@ -259,7 +294,20 @@ impl Cache {
             }
             Err(_) => {}
         }
-        self.compile(wasm, &entry)?;
+        let failed = entry.with_extension("failed");
+        if let Ok(reason) = std::fs::read_to_string(&failed) {
+            return Err(format!(
+                "an earlier compile of this module failed ({}): {}",
+                failed.display(),
+                reason.trim()
+            ));
+        }
+        if let Err(reason) = self.compile(wasm, &entry) {
+            if let Err(err) = std::fs::write(&failed, &reason) {
+                tracing::debug!("wamr: could not remember the failed compile: {err}");
+            }
+            return Err(reason);
+        }
         read_entry(&entry)
     }
 

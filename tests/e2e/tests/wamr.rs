@@ -421,9 +421,115 @@ fn aot_cache_two_creates_of_one_module_on_a_cold_cache_both_run_compiled() {
     let leftovers: Vec<_> = std::fs::read_dir(cache.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
-        .filter(|name| !name.to_string_lossy().ends_with(".aot"))
+        .filter(|name| {
+            let name = name.to_string_lossy();
+            !name.ends_with(".aot") && !name.ends_with(".lock")
+        })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// A compiler script that logs each run to `counter` in `dir`, then runs
+/// the real youki-wamrc (or fails, when `fail`): how many compiles a cache
+/// saw.
+fn counting_compiler(
+    youki: &Youki,
+    dir: &std::path::Path,
+    fail: bool,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let counter = dir.join("runs");
+    let script = dir.join("youki-wamrc");
+    let then = if fail {
+        "echo 'refused by the test' >&2; exit 1".to_owned()
+    } else {
+        format!(
+            "exec {} \"$@\"",
+            youki.bin.with_file_name("youki-wamrc").display()
+        )
+    };
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho run >>{}\n{then}\n", counter.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script, counter)
+}
+
+fn runs(counter: &std::path::Path) -> usize {
+    std::fs::read_to_string(counter).map_or(0, |text| text.lines().count())
+}
+
+/// Concurrent creates of a new module wait for one compile; a compile that
+/// failed is remembered and not run again for the same compiler identity;
+/// a module the interpreter would refuse never reaches the compiler.
+#[test]
+fn aot_cache_one_compile_per_module_a_failed_one_remembered_a_malformed_one_never() {
+    if upstream_pr() {
+        return;
+    }
+    let youki = youki();
+
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let (compiler, counter) = counting_compiler(&youki, dir.path(), false);
+    let env = [("YOUKI_WAMRC", compiler.to_str().unwrap())];
+    let logs: Vec<String> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| run_compiled(&youki, cache.path(), &env)))
+            .collect();
+        runs.into_iter().map(|run| run.join().unwrap()).collect()
+    });
+    for log in &logs {
+        assert!(log.contains("compiled=true"), "{log}");
+    }
+    assert_eq!(runs(&counter), 1, "compiles for 4 concurrent creates");
+
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let (failing, counter) = counting_compiler(&youki, dir.path(), true);
+    let env = [("YOUKI_WAMRC", failing.to_str().unwrap())];
+    let first = run_compiled(&youki, cache.path(), &env);
+    assert!(first.contains("refused by the test"), "{first}");
+    let second = run_compiled(&youki, cache.path(), &env);
+    assert!(
+        second.contains("an earlier compile of this module failed"),
+        "{second}"
+    );
+    assert_eq!(
+        runs(&counter),
+        1,
+        "compiles of a module whose compile failed"
+    );
+
+    // 8 MB of zeros after a header: the interpreter refuses it at once.
+    let dir = tempfile::tempdir().unwrap();
+    let (compiler, counter) = counting_compiler(&youki, dir.path(), false);
+    let zeros = Bundle::wasm(&youki, "hello.wasm", &[]);
+    zeros.annotate(WAMR_MODE_ANNOTATION, "aot");
+    let mut bytes = b"\0asm\x01\0\0\0".to_vec();
+    bytes.resize(8 << 20, 0);
+    std::fs::write(zeros.rootfs().join("hello.wasm"), &bytes).unwrap();
+    let started = Instant::now();
+    let id = unique_id("zeros");
+    let out = youki.output_env(
+        &["create", "--bundle", zeros.path_str(), &id],
+        &[("YOUKI_WAMRC", compiler.to_str().unwrap())],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("WASM module load failed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(runs(&counter), 0, "the malformed module was compiled");
+    assert!(
+        started.elapsed() < scaled(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(!youki.has_state(&id));
 }
 
 #[test]
