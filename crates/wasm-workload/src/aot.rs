@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 
 use libwamr::MappedCode;
 use oci_spec::runtime::Spec;
-use wamr_config::cache::{cache_dir, entry_path, module_sha256 as sha256, prepare_cache_dir};
+use wamr_config::cache::{
+    cache_dir, check_digest, entry_path, module_sha256 as sha256, prepare_cache_dir, record_digest,
+};
 
 use crate::WasmProcess;
 use crate::module_file;
@@ -308,6 +310,7 @@ impl Cache {
             }
             return Err(reason);
         }
+        record_digest(&entry)?;
         read_entry(&entry)
     }
 
@@ -331,12 +334,14 @@ impl Cache {
     }
 }
 
-/// A cache entry, mapped, if it is AOT code of this runtime's format;
-/// anything else (cut short, another format) is not used.
+/// A cache entry, mapped, if it is AOT code of this runtime's format with
+/// the digest recorded when it was written; anything else (cut short,
+/// another format, a changed byte) is not used.
 fn read_entry(entry: &Path) -> Result<MappedCode, String> {
     let file = std::fs::File::open(entry).map_err(|e| format!("{}: {e}", entry.display()))?;
     let code = MappedCode::map(&file).map_err(|e| format!("{}: {e}", entry.display()))?;
     libwamr::check_aot_code(code.as_slice()).map_err(|e| format!("{}: {e}", entry.display()))?;
+    check_digest(entry, code.as_slice()).map_err(|e| format!("{}: {e}", entry.display()))?;
     Ok(code)
 }
 

@@ -113,6 +113,7 @@ fn precompile(module: &Path) -> Result<PathBuf, String> {
     let entry = entry_path(&dir, &module_sha256(&wasm), &identity());
     let aot = compile(&wasm).map_err(|e| format!("could not compile {}: {e}", module.display()))?;
     write(&entry, &aot).map_err(|e| format!("could not write {}: {e}", entry.display()))?;
+    wamr_config::cache::record_digest(&entry)?;
     Ok(entry)
 }
 

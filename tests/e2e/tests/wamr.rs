@@ -287,10 +287,23 @@ fn aot_cache_compiled_code_is_cached_a_bad_entry_replaced_and_no_compiler_interp
     );
 
     // a corrupt entry is compiled again
+    let good = std::fs::read(&entries[0]).unwrap();
     std::fs::write(&entries[0], b"not aot code").unwrap();
     let log = run_compiled(&youki, cache, &[]);
     assert!(log.contains("compiled=true"), "{log}");
-    assert!(std::fs::read(&entries[0]).unwrap().starts_with(b"\0aot"));
+    assert_eq!(std::fs::read(&entries[0]).unwrap(), good);
+
+    // so is one with a byte flipped in its body: never run as it is
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x40;
+    std::fs::write(&entries[0], &flipped).unwrap();
+    let log = run_compiled(&youki, cache, &[]);
+    assert!(
+        log.contains("do not have the digest recorded"),
+        "the flipped entry was not refused: {log}"
+    );
+    assert!(log.contains("compiled=true"), "{log}");
+    assert_eq!(std::fs::read(&entries[0]).unwrap(), good);
 
     // youki-wamrc --precompile fills a cache with the entry youki looks for
     let warmed = tempfile::tempdir().unwrap();
@@ -423,7 +436,9 @@ fn aot_cache_two_creates_of_one_module_on_a_cold_cache_both_run_compiled() {
         .map(|e| e.unwrap().file_name())
         .filter(|name| {
             let name = name.to_string_lossy();
-            !name.ends_with(".aot") && !name.ends_with(".lock")
+            ![".aot", ".lock", ".sha256"]
+                .iter()
+                .any(|kept| name.ends_with(kept))
         })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
