@@ -535,6 +535,20 @@ fn install_busybox(bin: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Fails the test unless `out` is of a command that exited 0 and printed
+/// exactly `stdout`; shows its stderr otherwise.
+pub fn assert_printed(out: &Output, stdout: &str) {
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).as_ref()
+        ),
+        (Some(0), stdout),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Resident memory of a process, in MiB (0 once it is gone).
 pub fn rss_mib(pid: i32) -> u64 {
     status_mib(pid, "VmRSS").unwrap_or(0)
