@@ -106,7 +106,10 @@ scripts/test-kernels.sh --bundle target/e2e-bundle 6.1
 # debug build made above: a release build would only make it slower.
 step "benchmark smoke run (experiment/run.sh --smoke)"
 smoke_out=$(mktemp -d)
-experiment/run.sh --smoke --youki-wamr target/debug/youki --out "$smoke_out"
+# The benchmark's own commands have no deadlines of their own: a smoke run
+# that hangs fails after 30 minutes instead of holding CI to its limit.
+timeout --kill-after=30 1800 \
+    experiment/run.sh --smoke --youki-wamr target/debug/youki --out "$smoke_out"
 rm -rf "$smoke_out"
 
 step "all tests passed"
