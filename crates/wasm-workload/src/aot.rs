@@ -492,7 +492,7 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_of_another_format_is_not_used() {
+    fn an_entry_of_another_format_or_without_its_digest_is_not_used() {
         let dir = tempfile::tempdir().unwrap();
         let entry = dir.path().join("x.aot");
         let mut code = libwamr::AOT_MAGIC.to_vec();
@@ -502,6 +502,8 @@ mod tests {
         code.truncate(4);
         code.extend(libwamr::AOT_FORMAT.to_le_bytes());
         std::fs::write(&entry, &code).unwrap();
+        assert!(read_entry(&entry).is_err(), "used without a digest");
+        record_digest(&entry).unwrap();
         assert_eq!(read_entry(&entry).unwrap().as_slice(), code);
     }
 }
