@@ -87,8 +87,7 @@ static AOT_FILES_ALLOWED: AtomicBool = AtomicBool::new(false);
 
 /// Reads [`ALLOW_AOT_FILES_ENV`] (see [`crate::read_node_settings`]).
 pub(crate) fn read_node_settings() {
-    let allowed = std::env::var_os(ALLOW_AOT_FILES_ENV).is_some_and(|value| value == "1");
-    AOT_FILES_ALLOWED.store(allowed, Ordering::Relaxed);
+    AOT_FILES_ALLOWED.store(crate::node_flag(ALLOW_AOT_FILES_ENV), Ordering::Relaxed);
 }
 
 /// Whether the module bytes the container's entrypoint holds may run: a

@@ -54,8 +54,7 @@ static CONFINEMENT_REQUIRED: AtomicBool = AtomicBool::new(false);
 
 /// Reads [`REQUIRE_CONFINEMENT_ENV`] (see [`crate::read_node_settings`]).
 pub(crate) fn read_node_settings() {
-    let required = std::env::var_os(REQUIRE_CONFINEMENT_ENV).is_some_and(|value| value == "1");
-    CONFINEMENT_REQUIRED.store(required, Ordering::Relaxed);
+    CONFINEMENT_REQUIRED.store(crate::node_flag(REQUIRE_CONFINEMENT_ENV), Ordering::Relaxed);
 }
 
 /// The Landlock ABI version this process can use now, asked of the kernel:

@@ -33,6 +33,12 @@ pub fn read_node_settings() {
     aot::read_node_settings();
 }
 
+/// Whether the node-level setting `name` is `1` in this process's environment.
+#[cfg(feature = "guest")]
+fn node_flag(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|value| value == "1")
+}
+
 /// Annotations by which containerd (first) and CRI-O mark a pod's sandbox
 /// container.
 pub const SANDBOX_ANNOTATIONS: [&str; 2] = [
