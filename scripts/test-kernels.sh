@@ -62,8 +62,13 @@ for kernel in "${kernels[@]}"; do
     echo "    kernel $kernel: exit $status after ${seconds}s"
     if [ "$status" -ne 0 ]; then
         failed+=("$kernel")
+        # Each failed test's own report (cargo test prints it after the
+        # results, between "failures:" lines), then the end of the log.
+        echo "    what failed:"
+        awk '/^---- .* stdout ----$/ { show = 1 } /^failures:$/ { show = 0 }
+             show || /panicked at/' "$log" | head -n 200 | sed 's/^/    | /'
         echo "    the end of its log:"
-        tail -n 40 "$log" | sed 's/^/    | /'
+        tail -n 20 "$log" | sed 's/^/    | /'
     fi
 done
 

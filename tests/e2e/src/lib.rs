@@ -24,6 +24,14 @@ pub use deadline::{Hung, Watchdog, scaled, within};
 /// it forever.
 pub const COMMAND_SECONDS: u64 = 60;
 
+/// How soon a signalled Wasm container must have ended, in seconds on the
+/// reference host (where it takes about 0.1 s): youki's own work after the
+/// signal (deleting the container, a `state` to see it stopped) slows down
+/// under TCG more than the reference spawn does. The modules the signal
+/// tests run sleep an hour, so a youki that does not forward the signal
+/// misses this however slow the host.
+pub const PROMPT_SECONDS: u64 = 3;
+
 /// The youki under test: `$YOUKI_BIN`, else the workspace's debug build.
 pub fn youki_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("YOUKI_BIN") {

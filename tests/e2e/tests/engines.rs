@@ -100,7 +100,7 @@ fn every_engine_ends_at_once_on_sigterm_and_sigint() {
             let (code, elapsed) = youki.signal_sleeping_module(&bundle, signal);
             assert_eq!(code, expected, "{engine} {signal}");
             assert!(
-                elapsed < youki_e2e::scaled(1),
+                elapsed < youki_e2e::scaled(youki_e2e::PROMPT_SECONDS),
                 "{engine} {signal}: took {elapsed:?}"
             );
         }

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use youki_e2e::{
-    Bundle, WAMR_MODE_ANNOTATION, Youki, rss_mib, scaled, status_mib, unique_id, wamr_mode, within,
+    Bundle, PROMPT_SECONDS, WAMR_MODE_ANNOTATION, Youki, rss_mib, scaled, status_mib, unique_id,
+    wamr_mode, within,
 };
 
 /// The deadline of one `youki-wamrc` run, in seconds on the reference host
@@ -632,14 +633,14 @@ fn signal_sleeping_module(signal: nix::sys::signal::Signal) -> (i32, Duration) {
 fn sigterm_ends_a_sleeping_module_promptly() {
     let (code, elapsed) = signal_sleeping_module(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(code, 143);
-    assert!(elapsed < scaled(1), "took {elapsed:?}");
+    assert!(elapsed < scaled(PROMPT_SECONDS), "took {elapsed:?}");
 }
 
 #[test]
 fn sigint_ends_a_sleeping_module_promptly() {
     let (code, elapsed) = signal_sleeping_module(nix::sys::signal::Signal::SIGINT);
     assert_eq!(code, 130);
-    assert!(elapsed < scaled(1), "took {elapsed:?}");
+    assert!(elapsed < scaled(PROMPT_SECONDS), "took {elapsed:?}");
 }
 
 #[test]
@@ -651,16 +652,20 @@ fn kill_term_stops_a_detached_module() {
     let id = unique_id("term");
     youki.ok(&["run", "--detach", "--bundle", bundle.path_str(), &id]);
     youki.wait_status(&id, "running", 5).unwrap();
-    kill_term_stops_it_within_a_second(&youki, &id);
+    kill_term_stops_it_promptly(&youki, &id);
 }
 
-/// `youki kill TERM` ends the container within a second (scaled); the
-/// module it runs would not end by itself for longer than that.
-fn kill_term_stops_it_within_a_second(youki: &Youki, id: &str) {
+/// `youki kill TERM` ends the container within [`PROMPT_SECONDS`] (scaled);
+/// the module it runs would not end by itself for longer than that.
+fn kill_term_stops_it_promptly(youki: &Youki, id: &str) {
     let sent = Instant::now();
     youki.ok(&["kill", id, "TERM"]);
-    youki.wait_status(id, "stopped", 1).unwrap();
-    assert!(sent.elapsed() < scaled(1), "took {:?}", sent.elapsed());
+    youki.wait_status(id, "stopped", PROMPT_SECONDS).unwrap();
+    assert!(
+        sent.elapsed() < scaled(PROMPT_SECONDS),
+        "took {:?}",
+        sent.elapsed()
+    );
 }
 
 #[test]
@@ -802,7 +807,7 @@ fn a_looping_start_section_runs_at_start_and_sigterm_ends_it() {
         "running",
         "the start section must still spin"
     );
-    kill_term_stops_it_within_a_second(&youki, &id);
+    kill_term_stops_it_promptly(&youki, &id);
 }
 
 #[test]
